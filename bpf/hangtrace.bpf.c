@@ -1,0 +1,536 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * hangtrace: off-CPU time of Python threads with their Python stacks, reasons
+ * and wakers.
+ *
+ * Cost model ("pay per long block"): a context switch of a traced thread costs
+ * two hash lookups, a timestamp and a classification from its registers.
+ * Stacks are taken only for blocks that already lasted min_block_ns:
+ *   - at wake-up: the sleeper's kernel stack and the waker (current) with its
+ *     Python stack;
+ *   - when the sleeper returns from its syscall: its own Python stack (current
+ *     again, frames unchanged since it blocked).
+ */
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "hangtrace.h"
+#include "reason.h"
+#include "core_fixes.bpf.h"
+
+#define HT_WALK_CTX void *
+#define ht_read(ctx, dst, sz, addr) bpf_probe_read_user((dst), (sz), (const void *)(addr))
+#include "pywalk.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile struct ht_config cfg = {};
+
+struct ht_stats stats = {};
+__u32 iter_tgid = 0;
+
+#define S_IFMT	 00170000
+#define S_IFSOCK 0140000
+
+#define ETIMEDOUT 110
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);			/* tgid */
+	__type(value, struct ht_py_proc);
+} py_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);			/* tid */
+	__type(value, struct ht_thread);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ht_agg_key);
+	__type(value, struct ht_agg_val);
+} offcpu SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct ht_pystack);
+} pystacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct ht_kstack);
+} kstacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+/* Scratch stacks: one slot per program that may nest on a CPU (wake-up can
+ * interrupt a syscall-exit program). */
+enum { SLOT_EXIT, SLOT_WAKE, SLOT_MAX };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SLOT_MAX);
+	__type(key, __u32);
+	__type(value, struct ht_pystack);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ht_kstack);
+} kscratch SEC(".maps");
+
+static __always_inline void stat_inc(__u64 *counter)
+{
+	__sync_fetch_and_add(counter, 1);
+}
+
+static __always_inline __u64 task_fsbase(struct task_struct *task)
+{
+#ifdef __TARGET_ARCH_x86
+	return BPF_CORE_READ(task, thread.fsbase);
+#else
+	return 0;
+#endif
+}
+
+/* Is @fd of @task a socket? */
+static __noinline int fd_kind(struct task_struct *task, __s64 fd)
+{
+	struct file **fds, *file = NULL;
+	unsigned int max_fds;
+	umode_t mode;
+
+	if (fd < 0)
+		return HT_FD_UNKNOWN;
+	max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	if ((__u64)fd >= max_fds)
+		return HT_FD_UNKNOWN;
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return HT_FD_UNKNOWN;
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	return (mode & S_IFMT) == S_IFSOCK ? HT_FD_SOCKET : HT_FD_OTHER;
+}
+
+/* Note what @task (current, going off-CPU) is blocked in: syscall, reason, fd. */
+static __noinline void note_block(struct ht_thread *t, struct task_struct *task,
+				  const struct ht_py_proc *proc, int runnable)
+{
+	struct pt_regs *regs;
+	__s64 nr, fd = -1;
+	__u64 a0 = 0, a1 = 0, cls_arg;
+	int kind = HT_FD_UNKNOWN;
+
+	t->arg0 = (__u64)-1;
+	if (runnable) {
+		t->syscall = -1;
+		t->reason = HT_R_RUNQUEUE;
+		return;
+	}
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+#ifdef __TARGET_ARCH_x86
+	nr = BPF_CORE_READ(regs, orig_ax);
+	a0 = BPF_CORE_READ(regs, di);
+	a1 = BPF_CORE_READ(regs, si);
+#else
+	nr = -1;
+#endif
+	cls_arg = a0;
+	switch (nr) {
+	case HT_NR_poll:
+	case HT_NR_ppoll:
+		cls_arg = a1;	/* nfds */
+		if (a1 >= 1 && bpf_probe_read_user(&fd, sizeof(int), (void *)a0) == 0)
+			fd = (int)fd;
+		else
+			fd = -1;
+		break;
+	case HT_NR_select:
+	case HT_NR_pselect6:
+	case HT_NR_futex:
+		break;
+	default:
+		if (ht_syscall_fd_arg(nr) || ht_classify(nr, 0, proc->gil_lo, proc->gil_hi, 0) ==
+						     HT_R_SOCKET)
+			fd = (int)a0;
+	}
+	if (fd >= 0 && (ht_syscall_fd_arg(nr) || nr == HT_NR_poll || nr == HT_NR_ppoll))
+		kind = fd_kind(task, fd);
+	t->syscall = nr;
+	t->arg0 = nr == HT_NR_futex ? a0 : (__u64)fd;
+	t->reason = ht_classify(nr, cls_arg, proc->gil_lo, proc->gil_hi, kind);
+}
+
+/* Walk the Python stack of the current task (thread @t of @proc) into the
+ * stack map.  Returns its id, 0 if none. */
+static __noinline __u64 walk_current(const struct ht_py_proc *proc, struct ht_thread *t, __u32 slot)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct ht_pystack *st;
+	__u64 fsbase = 0, ts, id;
+	long err;
+
+	st = bpf_map_lookup_elem(&scratch, &slot);
+	if (!st)
+		return 0;
+	if (proc->ts_native_thread_id < 0) {
+		fsbase = task_fsbase(task);
+		t->fsbase = fsbase;
+	}
+	ts = t->tstate;
+	if (!ts || !ht_py_tstate_matches(proc, NULL, ts, t->tid, fsbase)) {
+		ts = ht_py_find_tstate(proc, NULL, t->tid, fsbase);
+		t->tstate = ts;
+	}
+	if (!ts) {
+		stat_inc(&stats.py_no_tstate);
+		return 0;
+	}
+	id = ht_py_walk(proc, NULL, ts, st, cfg.max_frames);
+	if (st->flags & HT_STACK_READ_ERR)
+		stat_inc(&stats.py_read_fail);
+	if (st->flags & HT_STACK_TRUNCATED)
+		stat_inc(&stats.py_truncated);
+	if (!id)
+		return 0;
+	err = bpf_map_update_elem(&pystacks, &id, st, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST */) {
+		stat_inc(&stats.stacks_full);
+		return 0;
+	}
+	return id;
+}
+
+/* The kernel stack of sleeping @task, stored; returns its id or 0. */
+static __noinline __u64 save_task_kstack(struct task_struct *task)
+{
+	__u32 zero = 0;
+	struct ht_kstack *ks;
+	__u64 h = 0xcbf29ce484222325ULL;
+	long n, err;
+	int i;
+
+	ks = bpf_map_lookup_elem(&kscratch, &zero);
+	if (!ks)
+		return 0;
+	n = bpf_get_task_stack(task, ks->ips, sizeof(ks->ips), 0);
+	if (n <= 0) {
+		stat_inc(&stats.kstack_fail);
+		return 0;
+	}
+	ks->depth = n / sizeof(__u64);
+	for (i = 0; i < HT_MAX_KSTACK; i++) {
+		if (i >= ks->depth)
+			break;
+		h = ht_hash_mix(h, ks->ips[i]);
+	}
+	h = h ? h : 1;
+	err = bpf_map_update_elem(&kstacks, &h, ks, BPF_NOEXIST);
+	if (err && err != -17) {
+		stat_inc(&stats.stacks_full);
+		return 0;
+	}
+	return h;
+}
+
+/* Add one long block (or several merged in one syscall) to the aggregation
+ * and announce it on the ring buffer. */
+static __noinline void record_block(struct ht_agg_key *key, const struct ht_pending *pd)
+{
+	struct ht_agg_val *v, zero = {};
+	struct ht_event *e;
+
+	v = bpf_map_lookup_elem(&offcpu, key);
+	if (!v) {
+		bpf_map_update_elem(&offcpu, key, &zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&offcpu, key);
+		if (!v) {
+			stat_inc(&stats.agg_full);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&v->total_ns, pd->total_ns);
+	__sync_fetch_and_add(&v->count, pd->count);
+	if (pd->max_ns > v->max_ns)
+		v->max_ns = pd->max_ns;
+	v->last_ts = pd->start_ts + pd->total_ns;
+	v->fd = pd->fd;
+	v->wk_pid = pd->wk_pid;
+	v->wk_flags = pd->wk_flags;
+	stat_inc(&stats.long_blocks);
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(&stats.ringbuf_full);
+		return;
+	}
+	e->type = HT_EV_BLOCK;
+	e->pad = 0;
+	e->start_ts = pd->start_ts;
+	e->dur_ns = pd->total_ns;
+	e->key = *key;
+	e->fd = pd->fd;
+	e->wk_pid = pd->wk_pid;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline struct ht_thread *thread_get(struct task_struct *task, int create)
+{
+	__u32 tid = BPF_CORE_READ(task, pid), pid;
+	struct ht_thread *t, init = {};
+
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t || !create)
+		return t;
+	pid = BPF_CORE_READ(task, tgid);
+	if (!bpf_map_lookup_elem(&py_procs, &pid))
+		return NULL;
+	init.pid = pid;
+	init.tid = tid;
+	init.syscall = -1;
+	if (bpf_map_update_elem(&threads, &tid, &init, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&threads, &tid)) {
+		stat_inc(&stats.threads_full);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/* @t comes back on CPU after an off-CPU interval of @delta ns. */
+static __noinline void end_block(struct ht_thread *t, __u64 now, __u64 delta)
+{
+	struct ht_pending *pd = &t->pend, one = {};
+	struct ht_agg_key key = {};
+	__u32 r = t->reason;
+
+	if (r < HT_R_MAX) {
+		t->off_ns[r] += delta;
+		t->off_cnt[r]++;
+	}
+	if (delta < cfg.min_block_ns)
+		goto clear;
+
+	if (t->syscall >= 0) {
+		/* The Python stack is taken when the thread leaves its syscall. */
+		if (pd->count)
+			stat_inc(&stats.pend_merged);
+		else
+			pd->start_ts = t->off_ts;
+		pd->total_ns += delta;
+		pd->count++;
+		if (delta >= pd->max_ns) {
+			pd->max_ns = delta;
+			pd->reason = r;
+			pd->syscall = t->syscall;
+			pd->fd = (__s32)t->arg0;
+			pd->wk_tid = t->wk_tid;
+			pd->wk_pid = t->wk_pid;
+			pd->wk_stack = t->wk_stack;
+			pd->wk_flags = t->wk_flags;
+			pd->kstack = t->kstack;
+		}
+		goto clear;
+	}
+
+	/* Not in a syscall (preempted, page fault): no return point to walk at. */
+	key.pid = t->pid;
+	key.tid = t->tid;
+	key.kstack = t->kstack;
+	key.reason = r;
+	key.syscall = -1;
+	key.wk_tid = t->wk_tid;
+	key.wk_stack = t->wk_stack;
+	one.start_ts = t->off_ts;
+	one.total_ns = delta;
+	one.max_ns = delta;
+	one.count = 1;
+	one.fd = -1;
+	one.wk_pid = t->wk_pid;
+	one.wk_flags = t->wk_flags;
+	record_block(&key, &one);
+clear:
+	t->wk_tid = 0;
+	t->wk_pid = 0;
+	t->wk_stack = 0;
+	t->wk_flags = 0;
+	t->kstack = 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct ht_py_proc *proc;
+	struct ht_thread *t;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 pid;
+
+	t = thread_get(prev, 1);
+	if (t) {
+		if (t->on_ts)
+			t->on_ns += now - t->on_ts;
+		t->on_ts = 0;
+		t->off_ts = now;
+		pid = t->pid;
+		proc = bpf_map_lookup_elem(&py_procs, &pid);
+		if (proc)
+			note_block(t, prev, proc, preempt || get_task_state(prev) == 0);
+	}
+
+	t = thread_get(next, 1);
+	if (t) {
+		if (t->off_ts && now > t->off_ts)
+			end_block(t, now, now - t->off_ts);
+		t->off_ts = 0;
+		t->on_ts = now;
+	}
+	return 0;
+}
+
+static __always_inline int on_wakeup(struct task_struct *p)
+{
+	struct task_struct *cur = bpf_get_current_task_btf();
+	struct ht_py_proc *proc;
+	struct ht_thread *t, *wt;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 tid = BPF_CORE_READ(p, pid), pid;
+
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t || !t->off_ts || now - t->off_ts < cfg.min_block_ns ||
+	    t->reason == HT_R_RUNQUEUE)
+		return 0;
+
+	t->kstack = save_task_kstack(p);
+	t->wk_flags = HT_WK_CAPTURED;
+	/* current is the waker, or whatever an interrupt found running: a wait
+	 * that timed out is told apart at syscall exit (timed_out()). */
+	t->wk_tid = BPF_CORE_READ(cur, pid);
+	t->wk_pid = BPF_CORE_READ(cur, tgid);
+	if (t->wk_tid == 0)
+		return 0;
+	pid = t->wk_pid;
+	proc = bpf_map_lookup_elem(&py_procs, &pid);
+	if (!proc)
+		return 0;
+	wt = thread_get(cur, 1);
+	if (wt)
+		t->wk_stack = walk_current(proc, wt, SLOT_WAKE);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(handle_sched_wakeup, struct task_struct *p)
+{
+	return on_wakeup(p);
+}
+
+/* Did syscall @nr end because its timeout expired (so a timer, not a thread, woke it)? */
+static __always_inline int timed_out(__s32 nr, long ret)
+{
+	switch (nr) {
+	case HT_NR_nanosleep:
+	case HT_NR_clock_nanosleep:
+	case HT_NR_select:
+	case HT_NR_pselect6:
+	case HT_NR_poll:
+	case HT_NR_ppoll:
+	case HT_NR_epoll_wait:
+	case HT_NR_epoll_pwait:
+	case HT_NR_epoll_pwait2:
+		return ret == 0;
+	case HT_NR_futex:
+	case HT_NR_futex_waitv:
+		return ret == -ETIMEDOUT;
+	default:
+		return 0;
+	}
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), pid;
+	struct ht_agg_key key = {};
+	struct ht_py_proc *proc;
+	struct ht_pending *pd;
+	struct ht_thread *t;
+
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t || !t->pend.count)
+		return 0;
+	pd = &t->pend;
+	pid = t->pid;
+	proc = bpf_map_lookup_elem(&py_procs, &pid);
+	if (proc)
+		key.stack = walk_current(proc, t, SLOT_EXIT);
+	key.pid = t->pid;
+	key.tid = tid;
+	key.kstack = pd->kstack;
+	if (timed_out(pd->syscall, ret)) {
+		pd->wk_flags |= HT_WK_TIMER;
+		pd->wk_tid = 0;
+		pd->wk_pid = 0;
+		pd->wk_stack = 0;
+	}
+	key.wk_stack = pd->wk_stack;
+	key.wk_tid = pd->wk_tid;
+	key.reason = pd->reason;
+	key.syscall = pd->syscall;
+	record_block(&key, pd);
+	__builtin_memset(pd, 0, sizeof(*pd));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_sched_exit, struct task_struct *task)
+{
+	__u32 tid = BPF_CORE_READ(task, pid);
+	struct ht_thread *t;
+
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t)
+		t->exited = 1;
+	return 0;
+}
+
+/* Per-task facts userspace cannot get from /proc without stopping the target. */
+SEC("iter/task")
+int dump_task(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct ht_task_info info = {};
+	struct pt_regs *regs;
+
+	if (!task || BPF_CORE_READ(task, tgid) != iter_tgid)
+		return 0;
+	info.pid = BPF_CORE_READ(task, tgid);
+	info.tid = BPF_CORE_READ(task, pid);
+	info.fsbase = task_fsbase(task);
+	info.state = get_task_state(task);
+	info.syscall = -1;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+#ifdef __TARGET_ARCH_x86
+	if (regs) {
+		info.syscall = BPF_CORE_READ(regs, orig_ax);
+		info.arg0 = BPF_CORE_READ(regs, di);
+	}
+#endif
+	bpf_seq_write(ctx->meta->seq, &info, sizeof(info));
+	return 0;
+}

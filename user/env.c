@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <argp.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "env.h"
+#include "hangtrace.h"
+#include "log.h"
+
+const char *argp_program_version = "hangtrace " HANGTRACE_VERSION;
+const char *argp_program_bug_address = "<https://github.com/hangtrace/hangtrace/issues>";
+
+static const char doc[] =
+	"hangtrace: what blocked this Python program, where, and who woke it.\n"
+	"\n"
+	"USAGE: hangtrace -p PID [-d SECONDS] [--min-block MS] [--format text|json|folded] [-o FILE]\n"
+	"\n"
+	"Traces every thread of a running CPython process (3.6-3.15) with BPF and reports\n"
+	"its off-CPU time by Python stack, blocking reason (lock, gil, sleep, socket, io,\n"
+	"child, page-fault, runqueue) and waker.  Nothing is injected and the process is\n"
+	"never stopped.  Needs root.\n"
+	"\n"
+	"EXAMPLES:\n"
+	"    hangtrace -p 4242                 # trace until Ctrl-C, text report\n"
+	"    hangtrace -p 4242 -d 10           # trace 10 seconds\n"
+	"    hangtrace -p 4242 -d 5 --format json -o report.json\n"
+	"    hangtrace -p 4242 --format folded | flamegraph.pl > offcpu.svg\n";
+
+enum {
+	OPT_MIN_BLOCK = 1000,
+	OPT_FORMAT,
+	OPT_MAX_FRAMES,
+};
+
+static const struct argp_option opts[] = {
+	{ "pid", 'p', "PID", 0, "Process to trace", 0 },
+	{ "duration", 'd', "SECONDS", 0, "Trace this long (default: until Ctrl-C); 500ms, 2s, 1m also work", 0 },
+	{ "min-block", OPT_MIN_BLOCK, "MS", 0, "Blocks shorter than this are only summed per thread and reason (default 1)", 0 },
+	{ "format", OPT_FORMAT, "FORMAT", 0, "text (default), json or folded", 0 },
+	{ "output", 'o', "FILE", 0, "Write the report to FILE (atomically) instead of stdout", 0 },
+	{ "max-frames", OPT_MAX_FRAMES, "N", 0, "Python frames kept per stack, 1-128 (default 128)", 0 },
+	{ "verbose", 'v', NULL, 0, "More diagnostics; -vv adds libbpf debug output", 0 },
+	{},
+};
+
+int parse_duration(const char *s, uint64_t unit_ns, uint64_t *out)
+{
+	static const struct {
+		const char *sfx;
+		double ns;
+	} units[] = {
+		{ "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 },
+	};
+	double v, mul = unit_ns;
+	char *end;
+	size_t i;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || isnan(v) || v < 0)
+		return -EINVAL;
+	if (*end) {
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (!strcmp(end, units[i].sfx))
+				break;
+		if (i == sizeof(units) / sizeof(units[0]))
+			return -EINVAL;
+		mul = units[i].ns;
+	}
+	v *= mul;
+	if (v > 1e18)
+		return -EINVAL;
+	*out = (uint64_t)(v + 0.5);
+	return 0;
+}
+
+static int parse_pid(const char *s, pid_t *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v <= 0 || v > INT_MAX)
+		return -EINVAL;
+	*out = (pid_t)v;
+	return 0;
+}
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
+	struct env *env = state->input;
+	uint64_t v;
+
+	switch (key) {
+	case 'p':
+		if (parse_pid(arg, &env->pid)) {
+			p_err("invalid PID '%s': expected a positive process id", arg);
+			return EINVAL;
+		}
+		break;
+	case 'd':
+		if (parse_duration(arg, 1000000000ULL, &env->duration_ns) || !env->duration_ns) {
+			p_err("invalid --duration '%s': expected seconds, e.g. 10 or 2.5 or 500ms", arg);
+			return EINVAL;
+		}
+		break;
+	case OPT_MIN_BLOCK:
+		if (parse_duration(arg, 1000000ULL, &env->min_block_ns)) {
+			p_err("invalid --min-block '%s': expected milliseconds, e.g. 1 or 0.5 or 200us", arg);
+			return EINVAL;
+		}
+		break;
+	case OPT_FORMAT:
+		if (!strcmp(arg, "text"))
+			env->format = FMT_TEXT;
+		else if (!strcmp(arg, "json"))
+			env->format = FMT_JSON;
+		else if (!strcmp(arg, "folded"))
+			env->format = FMT_FOLDED;
+		else {
+			p_err("invalid --format '%s': expected text, json or folded", arg);
+			return EINVAL;
+		}
+		break;
+	case 'o':
+		env->output = arg;
+		break;
+	case OPT_MAX_FRAMES:
+		if (parse_duration(arg, 1, &v) || v < 1 || v > HT_MAX_PY_FRAMES) {
+			p_err("invalid --max-frames '%s': expected 1-%d", arg, HT_MAX_PY_FRAMES);
+			return EINVAL;
+		}
+		env->max_frames = v;
+		break;
+	case 'v':
+		env->verbose++;
+		break;
+	case ARGP_KEY_ARG:
+		p_err("unexpected argument '%s' (see --help)", arg);
+		return EINVAL;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+int env__parse(int argc, char **argv, struct env *env)
+{
+	static const struct argp argp = {
+		.options = opts,
+		.parser = parse_arg,
+		.doc = doc,
+	};
+	int err;
+
+	err = argp_parse(&argp, argc, argv, ARGP_NO_EXIT & 0, NULL, env);
+	if (err)
+		return -err;
+	if (!env->pid) {
+		p_err("no process given: use -p PID (see --help)");
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef HT_ENV_H
+#define HT_ENV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HANGTRACE_VERSION "0.1.0"
+
+enum out_format {
+	FMT_TEXT,
+	FMT_JSON,
+	FMT_FOLDED,
+};
+
+struct env {
+	pid_t pid;
+	uint64_t duration_ns;		/* 0: until Ctrl-C */
+	uint64_t min_block_ns;
+	enum out_format format;
+	const char *output;		/* NULL: stdout */
+	int verbose;
+	uint32_t max_frames;
+};
+
+/*
+ * env__parse - parse the command line into @env.  Returns 0, or a negative
+ * errno after printing a one-line error (exit status 2).
+ */
+int env__parse(int argc, char **argv, struct env *env);
+
+/*
+ * parse_duration - "2", "2.5", "250ms", "10us", "3s", "1m" -> nanoseconds.
+ * A bare number is in @unit_ns.  0 or -EINVAL.
+ */
+int parse_duration(const char *s, uint64_t unit_ns, uint64_t *out);
+
+#endif

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "procmem.h"
+
+struct procmem {
+	int fd;
+	pid_t pid;
+};
+
+struct procmem *procmem__open(pid_t pid)
+{
+	struct procmem *m;
+	char path[64];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return NULL;
+	}
+	m->fd = fd;
+	m->pid = pid;
+	return m;
+}
+
+void procmem__close(struct procmem *m)
+{
+	if (!m)
+		return;
+	close(m->fd);
+	free(m);
+}
+
+int procmem__read(struct procmem *m, uint64_t addr, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (!m || !len)
+		return m ? 0 : -EINVAL;
+	/* Addresses with the top bit set are kernel space or garbage. */
+	if (addr == 0 || addr >= (1ULL << 63) || addr + len < addr)
+		return -EFAULT;
+	n = pread(m->fd, buf, len, (off_t)addr);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+int procmem__read_u64(struct procmem *m, uint64_t addr, uint64_t *out)
+{
+	return procmem__read(m, addr, out, sizeof(*out));
+}
+
+int procmem__read_u32(struct procmem *m, uint64_t addr, uint32_t *out)
+{
+	return procmem__read(m, addr, out, sizeof(*out));
+}

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#include "syscalls.h"
+
+static const char *const reason_names[HT_R_MAX] = {
+	[HT_R_OTHER] = "other",
+	[HT_R_LOCK] = "lock",
+	[HT_R_GIL] = "gil",
+	[HT_R_SLEEP] = "sleep",
+	[HT_R_SOCKET] = "socket",
+	[HT_R_IO] = "io",
+	[HT_R_CHILD] = "child",
+	[HT_R_PAGEFAULT] = "page-fault",
+	[HT_R_RUNQUEUE] = "runqueue",
+};
+
+const char *reason_name(int reason)
+{
+	if (reason < 0 || reason >= HT_R_MAX || !reason_names[reason])
+		return "other";
+	return reason_names[reason];
+}
+
+const char *blocker_kind(const struct rblocker *b)
+{
+	if (b->reason == HT_R_GIL)
+		return "gil";
+	if (b->reason == HT_R_RUNQUEUE)
+		return "runqueue";
+	return "off-cpu";
+}
+
+static void stack_free(struct rstack *s)
+{
+	int i;
+
+	for (i = 0; i < s->depth; i++) {
+		free(s->frames[i].function);
+		free(s->frames[i].file);
+	}
+	free(s->frames);
+}
+
+void report__free(struct report *r)
+{
+	size_t i;
+	int j;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->nr_blockers; i++) {
+		struct rblocker *b = &r->blockers[i];
+
+		stack_free(&b->stack);
+		stack_free(&b->wk_stack);
+		for (j = 0; j < b->kdepth; j++)
+			free(b->kstack[j]);
+		free(b->kstack);
+		free(b->fd_desc);
+	}
+	free(r->blockers);
+	free(r->threads);
+	free(r->exe);
+	free(r->cmdline);
+	free(r->python);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Text output.  Names come from the target and are untrusted: control
+ * characters (terminal escapes) are shown as \xNN.
+ */
+static void put_clean(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		unsigned char c = *s;
+
+		if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+}
+
+static double secs(uint64_t ns)
+{
+	return ns / 1e9;
+}
+
+static void print_stack(FILE *f, const struct rstack *s, const char *indent)
+{
+	int i;
+
+	if (!s->depth) {
+		fprintf(f, "%s(no Python frames)\n", indent);
+		return;
+	}
+	for (i = 0; i < s->depth; i++) {
+		fprintf(f, "%s", indent);
+		put_clean(f, s->frames[i].function);
+		fputs("  (", f);
+		put_clean(f, s->frames[i].file);
+		if (s->frames[i].line >= 0)
+			fprintf(f, ":%d", s->frames[i].line);
+		fputs(")\n", f);
+	}
+	if (s->truncated)
+		fprintf(f, "%s<truncated>\n", indent);
+	else if (s->partial)
+		fprintf(f, "%s<unreadable frame: stack may be incomplete>\n", indent);
+}
+
+static void print_blocker(FILE *f, const struct rblocker *b)
+{
+	const char *sc = syscall_name(b->syscall);
+	int i;
+
+	fprintf(f, "  %8.3f s  %s", secs(b->total_ns), reason_name(b->reason));
+	if (sc)
+		fprintf(f, " (%s%s%s)", sc, b->fd_desc ? " " : "", "");
+	if (b->fd_desc) {
+		fputs(b->fd >= 0 ? "  fd " : "  ", f);
+		if (b->fd >= 0)
+			fprintf(f, "%d -> ", b->fd);
+		put_clean(f, b->fd_desc);
+	}
+	fprintf(f, "  %u block%s, max %.3f s", b->count, b->count == 1 ? "" : "s",
+		secs(b->max_ns));
+	if (b->still_blocked)
+		fputs(", STILL BLOCKED at the end", f);
+	fputc('\n', f);
+	print_stack(f, &b->stack, "        ");
+	if (b->kdepth) {
+		fputs("        kernel: ", f);
+		for (i = 0; i < b->kdepth && i < 4; i++)
+			fprintf(f, "%s%s", i ? " < " : "", b->kstack[i]);
+		fputc('\n', f);
+	}
+	if (b->wk_timer) {
+		fputs("      woken by: its timeout (no thread woke it)\n", f);
+	} else if (b->wk_tid) {
+		fprintf(f, "      woken by: thread %u", b->wk_tid);
+		if (b->wk_name[0]) {
+			fputs(" \"", f);
+			put_clean(f, b->wk_name);
+			fputc('"', f);
+		}
+		if (b->wk_pid != b->pid)
+			fprintf(f, " of process %u", b->wk_pid);
+		fputc('\n', f);
+		if (b->wk_stack.depth)
+			print_stack(f, &b->wk_stack, "          ");
+	}
+	if (b->hint)
+		fprintf(f, "      hint: %s\n", b->hint);
+}
+
+int report__write_text(const struct report *r, FILE *f)
+{
+	uint64_t lost = r->stats.ringbuf_full + r->stats.agg_full + r->stats.stacks_full +
+			r->stats.threads_full;
+	size_t i, j;
+	int r_i, shown;
+
+	fprintf(f, "hangtrace: process %u", r->pid);
+	if (r->cmdline) {
+		fputs(" (", f);
+		put_clean(f, r->cmdline);
+		fputc(')', f);
+	}
+	fprintf(f, "\n  exe %s, Python %s, %zu thread%s, traced %.2f s, blocks >= %.3g ms recorded\n",
+		r->exe ? r->exe : "?", r->python ? r->python : "?", r->nr_threads,
+		r->nr_threads == 1 ? "" : "s", secs(r->duration_ns), r->min_block_ns / 1e6);
+	if (r->target_exited)
+		fputs("  the process exited during tracing: this is what was collected until then\n", f);
+	if (lost)
+		fprintf(f, "  WARNING: data was lost: %llu events, %llu aggregates, %llu stacks, %llu threads "
+			   "did not fit\n",
+			(unsigned long long)r->stats.ringbuf_full, (unsigned long long)r->stats.agg_full,
+			(unsigned long long)r->stats.stacks_full,
+			(unsigned long long)r->stats.threads_full);
+	else
+		fputs("  lost: nothing\n", f);
+	if (r->stats.py_read_fail || r->unreadable_code)
+		fprintf(f, "  note: %llu Python stacks were partly unreadable, %llu code objects unreadable\n",
+			(unsigned long long)r->stats.py_read_fail,
+			(unsigned long long)r->unreadable_code);
+
+	for (i = 0; i < r->nr_threads; i++) {
+		const struct rthread *t = &r->threads[i];
+
+		fprintf(f, "\nThread %u \"", t->tid);
+		put_clean(f, t->name);
+		fprintf(f, "\"%s%s: on-CPU %.3f s, off-CPU %.3f s", t->tid == r->pid ? " (main)" : "",
+			t->exited ? " (exited)" : "", secs(t->on_ns), secs(t->off_ns));
+		shown = 0;
+		for (r_i = 0; r_i < HT_R_MAX; r_i++) {
+			if (t->reason_ns[r_i] < 500000)
+				continue;
+			fprintf(f, "%s%s %.3f s", shown++ ? ", " : " = ", reason_name(r_i),
+				secs(t->reason_ns[r_i]));
+		}
+		if (!t->python)
+			fputs("  [no Python thread state]", f);
+		fputc('\n', f);
+		for (j = 0; j < r->nr_blockers; j++)
+			if (r->blockers[j].tid == t->tid)
+				print_blocker(f, &r->blockers[j]);
+	}
+	return ferror(f) ? -1 : 0;
+}
+
+/*
+ * Folded stacks: "process;thread;outermost;...;innermost;[reason] MICROSECONDS".
+ * Frames are "function (file:line)"; ';' and control characters in names
+ * become '_' so that every line splits the same way.
+ */
+static void put_folded(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		unsigned char c = *s;
+
+		fputc(c == ';' || c < 0x20 || c == 0x7f ? '_' : c, f);
+	}
+}
+
+int report__write_folded(const struct report *r, FILE *f)
+{
+	size_t i, k;
+	int j;
+
+	for (i = 0; i < r->nr_blockers; i++) {
+		const struct rblocker *b = &r->blockers[i];
+		const char *tname = "";
+
+		for (k = 0; k < r->nr_threads; k++)
+			if (r->threads[k].tid == b->tid)
+				tname = r->threads[k].name;
+		fprintf(f, "python-%u;", b->pid);
+		put_folded(f, tname);
+		fprintf(f, "-%u", b->tid);
+		if (b->stack.truncated)
+			fputs(";<truncated>", f);
+		for (j = b->stack.depth - 1; j >= 0; j--) {
+			fputc(';', f);
+			put_folded(f, b->stack.frames[j].function);
+			fputs(" (", f);
+			put_folded(f, b->stack.frames[j].file);
+			fprintf(f, ":%d)", b->stack.frames[j].line);
+		}
+		fprintf(f, ";[%s] %llu\n", reason_name(b->reason),
+			(unsigned long long)((b->total_ns + 500) / 1000));
+	}
+	return ferror(f) ? -1 : 0;
+}

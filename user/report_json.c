@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The JSON report (docs/report-json.md is the contract). */
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "env.h"
+#include "report.h"
+#include "syscalls.h"
+#include "utf8.h"
+
+#define JSON_SCHEMA 1
+
+static json_object *jstr(const char *s)
+{
+	char *clean;
+	json_object *o;
+
+	if (!s)
+		return NULL;
+	clean = utf8_sanitize(s);
+	o = json_object_new_string(clean ? clean : "");
+	free(clean);
+	return o;
+}
+
+/* Seconds with microsecond resolution, without float noise ("2.000123"). */
+static json_object *jsecs(uint64_t ns)
+{
+	char buf[32];
+	size_t n;
+
+	snprintf(buf, sizeof(buf), "%.6f", ns / 1e9);
+	n = strlen(buf);
+	while (n > 2 && buf[n - 1] == '0' && buf[n - 2] != '.')
+		buf[--n] = 0;
+	return json_object_new_double_s(ns / 1e9, buf);
+}
+
+static json_object *jstack(const struct rstack *s)
+{
+	json_object *arr = json_object_new_array(), *fr;
+	int i;
+
+	for (i = 0; i < s->depth; i++) {
+		fr = json_object_new_object();
+		json_object_object_add(fr, "function", jstr(s->frames[i].function));
+		json_object_object_add(fr, "file", jstr(s->frames[i].file));
+		json_object_object_add(fr, "line", s->frames[i].line >= 0 ?
+							   json_object_new_int(s->frames[i].line) :
+							   NULL);
+		json_object_array_add(arr, fr);
+	}
+	if (s->truncated) {
+		fr = json_object_new_object();
+		json_object_object_add(fr, "function", jstr("<truncated>"));
+		json_object_object_add(fr, "file", NULL);
+		json_object_object_add(fr, "line", NULL);
+		json_object_object_add(fr, "truncated", json_object_new_boolean(1));
+		json_object_array_add(arr, fr);
+	}
+	return arr;
+}
+
+static json_object *jblocker(const struct rblocker *b)
+{
+	json_object *o = json_object_new_object(), *k, *w;
+	const char *sc = syscall_name(b->syscall);
+	int i;
+
+	json_object_object_add(o, "tid", json_object_new_int64(b->tid));
+	json_object_object_add(o, "event_loop", json_object_new_boolean(b->event_loop));
+	json_object_object_add(o, "kind", jstr(blocker_kind(b)));
+	json_object_object_add(o, "reason", jstr(reason_name(b->reason)));
+	json_object_object_add(o, "syscall", sc ? jstr(sc) : NULL);
+	json_object_object_add(o, "total_s", jsecs(b->total_ns));
+	json_object_object_add(o, "count", json_object_new_int64(b->count));
+	json_object_object_add(o, "max_s", jsecs(b->max_ns));
+	json_object_object_add(o, "stack", jstack(&b->stack));
+	json_object_object_add(o, "stack_partial", json_object_new_boolean(b->stack.partial));
+	k = json_object_new_array();
+	for (i = 0; i < b->kdepth; i++)
+		json_object_array_add(k, jstr(b->kstack[i]));
+	json_object_object_add(o, "kernel_stack", k);
+	if (b->fd >= 0 || b->fd_desc) {
+		json_object_object_add(o, "fd", b->fd >= 0 ? json_object_new_int(b->fd) : NULL);
+		json_object_object_add(o, "fd_target", jstr(b->fd_desc));
+	}
+	if (b->wk_tid && !b->wk_timer) {
+		w = json_object_new_object();
+		json_object_object_add(w, "tid", json_object_new_int64(b->wk_tid));
+		json_object_object_add(w, "pid", json_object_new_int64(b->wk_pid));
+		json_object_object_add(w, "name", jstr(b->wk_name));
+		json_object_object_add(w, "stack", jstack(&b->wk_stack));
+		json_object_object_add(o, "waker", w);
+	} else {
+		json_object_object_add(o, "waker", NULL);
+	}
+	json_object_object_add(o, "woken_by_timeout", json_object_new_boolean(b->wk_timer));
+	json_object_object_add(o, "still_blocked", json_object_new_boolean(b->still_blocked));
+	json_object_object_add(o, "hint", b->hint ? jstr(b->hint) : NULL);
+	return o;
+}
+
+int report__write_json(const struct report *r, FILE *f)
+{
+	json_object *root = json_object_new_object(), *t, *w, *arr, *th, *by, *lost;
+	uint64_t lost_events;
+	const char *s;
+	size_t i;
+	int j, err;
+
+	json_object_object_add(root, "tool", jstr("hangtrace"));
+	json_object_object_add(root, "version", jstr(HANGTRACE_VERSION));
+	json_object_object_add(root, "schema", json_object_new_int(JSON_SCHEMA));
+
+	t = json_object_new_object();
+	json_object_object_add(t, "pid", json_object_new_int64(r->pid));
+	json_object_object_add(t, "exe", jstr(r->exe));
+	json_object_object_add(t, "cmdline", jstr(r->cmdline));
+	json_object_object_add(t, "python", jstr(r->python));
+	json_object_object_add(t, "exited", json_object_new_boolean(r->target_exited));
+	json_object_object_add(root, "target", t);
+
+	w = json_object_new_object();
+	json_object_object_add(w, "start_unix_ns", json_object_new_int64(r->start_unix_ns));
+	json_object_object_add(w, "duration_s", jsecs(r->duration_ns));
+	json_object_object_add(w, "min_block_s", jsecs(r->min_block_ns));
+	json_object_object_add(root, "window", w);
+
+	arr = json_object_new_array();
+	for (i = 0; i < r->nr_threads; i++) {
+		const struct rthread *rt = &r->threads[i];
+
+		th = json_object_new_object();
+		json_object_object_add(th, "tid", json_object_new_int64(rt->tid));
+		json_object_object_add(th, "name", jstr(rt->name));
+		json_object_object_add(th, "python", json_object_new_boolean(rt->python));
+		json_object_object_add(th, "event_loop", json_object_new_boolean(rt->event_loop));
+		json_object_object_add(th, "on_cpu_s", jsecs(rt->on_ns));
+		json_object_object_add(th, "off_cpu_s", jsecs(rt->off_ns));
+		json_object_object_add(th, "idle_s", jsecs(rt->idle_ns));
+		by = json_object_new_object();
+		for (j = 0; j < HT_R_MAX; j++)
+			if (rt->reason_ns[j])
+				json_object_object_add(by, reason_name(j), jsecs(rt->reason_ns[j]));
+		json_object_object_add(th, "off_cpu_by_reason_s", by);
+		json_object_object_add(th, "exited", json_object_new_boolean(rt->exited));
+		json_object_array_add(arr, th);
+	}
+	json_object_object_add(root, "threads", arr);
+	json_object_object_add(root, "stalls", json_object_new_array());
+
+	arr = json_object_new_array();
+	for (i = 0; i < r->nr_blockers; i++)
+		json_object_array_add(arr, jblocker(&r->blockers[i]));
+	json_object_object_add(root, "blockers", arr);
+
+	lost_events = r->stats.ringbuf_full;
+	lost = json_object_new_object();
+	json_object_object_add(lost, "events", json_object_new_int64(lost_events));
+	json_object_object_add(lost, "samples", json_object_new_int64(0));
+	json_object_object_add(lost, "aggregates", json_object_new_int64(r->stats.agg_full));
+	json_object_object_add(lost, "stacks", json_object_new_int64(r->stats.stacks_full));
+	json_object_object_add(lost, "threads", json_object_new_int64(r->stats.threads_full));
+	json_object_object_add(lost, "unreadable_stacks", json_object_new_int64(r->stats.py_read_fail));
+	json_object_object_add(lost, "unreadable_code_objects",
+			       json_object_new_int64(r->unreadable_code));
+	json_object_object_add(root, "lost", lost);
+
+	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+							 JSON_C_TO_STRING_NOSLASHESCAPE);
+	err = fputs(s, f) < 0 || fputc('\n', f) == EOF ? -1 : 0;
+	json_object_put(root);
+	return err;
+}

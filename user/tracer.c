@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "hangtrace.h"
+#include "hangtrace.skel.h"
+#include "log.h"
+#include "pyproc.h"
+#include "tracer.h"
+
+struct tracer {
+	struct hangtrace_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *iter_link;
+	struct tracer_opts opts;
+};
+
+static int handle_event(void *ctx, void *data, size_t size)
+{
+	struct tracer *tr = ctx;
+
+	if (size < sizeof(struct ht_event) || !tr->opts.on_event)
+		return 0;
+	tr->opts.on_event(data, tr->opts.ctx);
+	return 0;
+}
+
+struct tracer *tracer__new(const struct tracer_opts *opts)
+{
+	struct tracer *tr;
+	int err;
+
+	tr = calloc(1, sizeof(*tr));
+	if (!tr)
+		return NULL;
+	tr->opts = *opts;
+
+	/* Open BPF application */
+	tr->skel = hangtrace_bpf__open();
+	if (!tr->skel) {
+		err = -errno;
+		p_err("failed to open the BPF object: %s", strerror(-err));
+		goto cleanup;
+	}
+
+	/* Parameterize: minimum block, frame budget, our own pid */
+	tr->skel->rodata->cfg.min_block_ns = opts->min_block_ns;
+	tr->skel->rodata->cfg.max_frames = opts->max_frames ? opts->max_frames : HT_MAX_PY_FRAMES;
+	tr->skel->rodata->cfg.self_pid = getpid();
+
+	/* Load & verify BPF programs */
+	err = hangtrace_bpf__load(tr->skel);
+	if (err) {
+		p_err("failed to load the BPF programs (%s); run with -vv for the verifier log",
+		      strerror(-err));
+		goto cleanup;
+	}
+
+	tr->rb = ring_buffer__new(bpf_map__fd(tr->skel->maps.events), handle_event, tr, NULL);
+	if (!tr->rb) {
+		err = -errno;
+		p_err("failed to create the ring buffer: %s", strerror(-err));
+		goto cleanup;
+	}
+	return tr;
+
+cleanup:
+	tracer__free(tr);
+	errno = -err;
+	return NULL;
+}
+
+int tracer__py_proc(const struct pyproc *p, struct ht_py_proc *out)
+{
+	const struct py_offsets *o = &p->off;
+
+	if (!p->traits || !p->interp_head_addr)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->interp_head_addr = p->interp_head_addr;
+	if (p->gil_addr && p->gil_size) {
+		out->gil_lo[0] = p->gil_addr;
+		out->gil_hi[0] = p->gil_addr + p->gil_size;
+	}
+	/* 3.6 keeps the GIL's condition variable and mutex in two statics. */
+	if (p->gil36_cond_addr) {
+		out->gil_lo[0] = p->gil36_cond_addr;
+		out->gil_hi[0] = p->gil36_cond_addr + 48;	/* sizeof(pthread_cond_t) */
+	}
+	if (p->gil36_mutex_addr) {
+		out->gil_lo[1] = p->gil36_mutex_addr;
+		out->gil_hi[1] = p->gil36_mutex_addr + 40;	/* sizeof(pthread_mutex_t) */
+	}
+	out->code_tag_mask = p->traits->code_tag_mask;
+	out->version_hex = p->version_hex;
+	out->interp_next = o->interp_next;
+	out->interp_tstate_head = o->interp_tstate_head;
+	out->ts_next = o->ts_next;
+	out->ts_thread_id = o->ts_thread_id;
+	out->ts_native_thread_id = o->ts_native_thread_id;
+	out->ts_frame = o->ts_frame;
+	out->cframe_current_frame = o->cframe_current_frame;
+	out->frame_back = o->frame_back;
+	out->frame_code = o->frame_code;
+	out->frame_lasti = o->frame_lasti;
+	out->frame_instr = o->frame_instr;
+	out->frame_owner = o->frame_owner;
+	out->owner_skip_min = p->traits->owner_skip_min;
+	if (out->ts_next < 0 || out->ts_frame < 0 || out->frame_back < 0 || out->frame_code < 0 ||
+	    (out->frame_lasti < 0 && out->frame_instr < 0) ||
+	    (out->ts_native_thread_id < 0 && out->ts_thread_id < 0) ||
+	    (out->owner_skip_min && out->frame_owner < 0))
+		return -EINVAL;
+	return 0;
+}
+
+int tracer__add_process(struct tracer *tr, const struct pyproc *p)
+{
+	struct ht_py_proc proc;
+	__u32 pid = p->pid;
+	int err;
+
+	err = tracer__py_proc(p, &proc);
+	if (err)
+		return err;
+	err = bpf_map__update_elem(tr->skel->maps.py_procs, &pid, sizeof(pid), &proc, sizeof(proc),
+				   BPF_ANY);
+	return err ? -errno : 0;
+}
+
+int tracer__attach(struct tracer *tr)
+{
+	int err;
+
+	/* The task iterator is attached on demand by tracer__task_info(). */
+	bpf_program__set_autoattach(tr->skel->progs.dump_task, false);
+	err = hangtrace_bpf__attach(tr->skel);
+	if (err) {
+		p_err("failed to attach the BPF programs: %s", strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int tracer__poll(struct tracer *tr, int timeout_ms)
+{
+	int n = ring_buffer__poll(tr->rb, timeout_ms);
+
+	return n == -EINTR ? 0 : n;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Copy every entry of hash map @map into a malloc'ed array of keys and values. */
+static int dump_hash(struct bpf_map *map, size_t ksz, size_t vsz, void **keys, void **vals,
+		     size_t *n)
+{
+	size_t cap = bpf_map__max_entries(map), cnt = 0;
+	char *k = NULL, *v = NULL, *prev = NULL;
+	int fd = bpf_map__fd(map), err = 0;
+
+	*keys = NULL;
+	*vals = NULL;
+	*n = 0;
+	k = calloc(cap + 1, ksz);
+	v = calloc(cap + 1, vsz);
+	if (!k || !v) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	while (cnt < cap && bpf_map_get_next_key(fd, prev, k + cnt * ksz) == 0) {
+		if (bpf_map_lookup_elem(fd, k + cnt * ksz, v + cnt * vsz) == 0) {
+			prev = k + cnt * ksz;
+			cnt++;
+		} else {
+			/* deleted under us: continue from the last good key */
+			if (!prev)
+				break;
+		}
+	}
+	*keys = k;
+	*vals = v;
+	*n = cnt;
+	return 0;
+cleanup:
+	free(k);
+	free(v);
+	return err;
+}
+
+int tracer__snapshot(struct tracer *tr, struct tracer_snapshot *snap)
+{
+	void *tkeys = NULL;
+	int err;
+
+	memset(snap, 0, sizeof(*snap));
+	snap->taken_ns = now_ns();
+	err = dump_hash(tr->skel->maps.threads, sizeof(__u32), sizeof(struct ht_thread), &tkeys,
+			(void **)&snap->threads, &snap->nr_threads);
+	free(tkeys);
+	if (err)
+		return err;
+	err = dump_hash(tr->skel->maps.offcpu, sizeof(struct ht_agg_key),
+			sizeof(struct ht_agg_val), (void **)&snap->keys, (void **)&snap->vals,
+			&snap->nr_aggs);
+	if (err) {
+		tracer_snapshot__free(snap);
+		return err;
+	}
+	snap->stats = tr->skel->bss->stats;
+	return 0;
+}
+
+void tracer_snapshot__free(struct tracer_snapshot *snap)
+{
+	if (!snap)
+		return;
+	free(snap->threads);
+	free(snap->keys);
+	free(snap->vals);
+	memset(snap, 0, sizeof(*snap));
+}
+
+int tracer__pystack(struct tracer *tr, uint64_t id, struct ht_pystack *out)
+{
+	__u64 key = id;
+
+	if (!id || bpf_map__lookup_elem(tr->skel->maps.pystacks, &key, sizeof(key), out,
+					sizeof(*out), 0))
+		return -ENOENT;
+	return 0;
+}
+
+int tracer__kstack(struct tracer *tr, uint64_t id, struct ht_kstack *out)
+{
+	__u64 key = id;
+
+	if (!id || bpf_map__lookup_elem(tr->skel->maps.kstacks, &key, sizeof(key), out,
+					sizeof(*out), 0))
+		return -ENOENT;
+	return 0;
+}
+
+int tracer__task_info(struct tracer *tr, pid_t pid, struct ht_task_info **out, size_t *n)
+{
+	struct ht_task_info *arr = NULL, *tmp;
+	size_t cap = 0, cnt = 0;
+	int fd = -1, err = 0;
+	ssize_t got;
+
+	*out = NULL;
+	*n = 0;
+	tr->skel->bss->iter_tgid = pid;
+	if (!tr->iter_link) {
+		tr->iter_link = bpf_program__attach_iter(tr->skel->progs.dump_task, NULL);
+		if (!tr->iter_link)
+			return -errno;
+	}
+	fd = bpf_iter_create(bpf_link__fd(tr->iter_link));
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 64;
+			tmp = realloc(arr, cap * sizeof(*arr));
+			if (!tmp) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			arr = tmp;
+		}
+		got = read(fd, &arr[cnt], sizeof(*arr));
+		if (got < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			err = -errno;
+			goto cleanup;
+		}
+		if (got == 0)
+			break;
+		if (got != sizeof(*arr)) {
+			err = -EIO;
+			goto cleanup;
+		}
+		cnt++;
+	}
+	*out = arr;
+	*n = cnt;
+	close(fd);
+	return 0;
+cleanup:
+	free(arr);
+	close(fd);
+	return err;
+}
+
+void tracer__detach(struct tracer *tr)
+{
+	if (!tr || !tr->skel)
+		return;
+	bpf_link__destroy(tr->iter_link);
+	tr->iter_link = NULL;
+	hangtrace_bpf__detach(tr->skel);
+}
+
+void tracer__free(struct tracer *tr)
+{
+	if (!tr)
+		return;
+	ring_buffer__free(tr->rb);
+	bpf_link__destroy(tr->iter_link);
+	hangtrace_bpf__destroy(tr->skel);
+	free(tr);
+}

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The BPF side's lifecycle: open, configure, load, attach, drain, snapshot, destroy. */
+#ifndef HT_TRACER_H
+#define HT_TRACER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hangtrace.h"
+
+struct pyproc;
+struct tracer;
+
+struct tracer_opts {
+	uint64_t min_block_ns;
+	uint32_t max_frames;
+	/* called for each ring buffer event (may be NULL) */
+	void (*on_event)(const struct ht_event *e, void *ctx);
+	void *ctx;
+};
+
+/* tracer__new - open and load the BPF programs.  NULL and errno on failure. */
+struct tracer *tracer__new(const struct tracer_opts *opts);
+
+/* tracer__add_process - start tracing the CPython process described by @p. 0 or -errno. */
+int tracer__add_process(struct tracer *tr, const struct pyproc *p);
+
+/* tracer__attach - attach every program.  0 or -errno. */
+int tracer__attach(struct tracer *tr);
+
+/* tracer__poll - deliver ring buffer events, waiting at most @timeout_ms. >= 0 or -errno. */
+int tracer__poll(struct tracer *tr, int timeout_ms);
+
+/* Snapshot accessors (valid until tracer__free). */
+struct tracer_snapshot {
+	struct ht_thread *threads;
+	size_t nr_threads;
+	struct ht_agg_key *keys;
+	struct ht_agg_val *vals;
+	size_t nr_aggs;
+	struct ht_stats stats;
+	uint64_t taken_ns;		/* CLOCK_MONOTONIC (== bpf_ktime_get_ns) */
+};
+
+/* tracer__snapshot - copy the maps out.  0 or -errno. */
+int tracer__snapshot(struct tracer *tr, struct tracer_snapshot *snap);
+void tracer_snapshot__free(struct tracer_snapshot *snap);
+
+/* Lookups in the stack maps; 0 or -ENOENT. */
+int tracer__pystack(struct tracer *tr, uint64_t id, struct ht_pystack *out);
+int tracer__kstack(struct tracer *tr, uint64_t id, struct ht_kstack *out);
+
+/*
+ * tracer__task_info - per-thread facts of process @pid from the task
+ * iterator: *@out is malloc'ed, *@n entries.  0 or -errno.
+ */
+int tracer__task_info(struct tracer *tr, pid_t pid, struct ht_task_info **out, size_t *n);
+
+/* tracer__detach - detach every program (maps stay readable). */
+void tracer__detach(struct tracer *tr);
+void tracer__free(struct tracer *tr);
+
+/* Fill the BPF-side layout of @p.  0 or -EINVAL. */
+int tracer__py_proc(const struct pyproc *p, struct ht_py_proc *out);
+
+#endif
