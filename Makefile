@@ -44,7 +44,7 @@ LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all clean test unit-test integration-test san-test install deps bench
+.PHONY: all clean test unit-test integration-test san-test install deps bench demo pythons
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -101,10 +101,24 @@ hangtrace-san: $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(USER_LDFLAGS) $^ $(USER_LIBS) -o $@
 
-test: hangtrace unit-test integration-test
+# The README's two commands.  Each installs what it needs first, so both work
+# on a fresh Debian machine; the build itself runs in a sub-make, after the
+# packages (and their pkg-config files) are there.
+test: deps
+	$(Q)$(MAKE) --no-print-directory hangtrace unit-test
+	$(Q)$(MAKE) --no-print-directory pythons
+	$(Q)$(MAKE) --no-print-directory integration-test
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory hangtrace
+	$(Q)tests/demo/run.sh
 
 deps:
 	$(Q)tools/install-deps.sh
+
+# Debian unstable's CPython 3.13/3.14/3.15, run through their own loader (cached).
+pythons:
+	$(Q)tests/fetch-pythons.sh || echo "warning: could not fetch Debian unstable's Pythons; their tests will be skipped" >&2
 
 install: hangtrace
 	install -D -m 0755 hangtrace $(DESTDIR)$(PREFIX)/sbin/hangtrace

@@ -15,6 +15,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 
 #include "hangtrace.h"
 #include "reason.h"
@@ -127,6 +128,48 @@ static __noinline int fd_kind(struct task_struct *task, __s64 fd)
 		return HT_FD_UNKNOWN;
 	mode = BPF_CORE_READ(file, f_inode, i_mode);
 	return (mode & S_IFMT) == S_IFSOCK ? HT_FD_SOCKET : HT_FD_OTHER;
+}
+
+#define AF_INET 2
+#define AF_INET6 10
+
+/* The addresses of socket @fd of @task, if it is an INET socket. */
+static __noinline void read_sock(struct task_struct *task, __s64 fd, struct ht_sockaddr *out)
+{
+	struct file **fds, *file = NULL;
+	struct socket *sock;
+	struct sock *sk;
+	unsigned int max_fds;
+	__u16 family;
+
+	out->family = 0;
+	if (fd < 0)
+		return;
+	max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	if ((__u64)fd >= max_fds)
+		return;
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return;
+	sock = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET) {
+		bpf_core_read(out->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(out->raddr, 4, &sk->__sk_common.skc_daddr);
+	} else if (family == AF_INET6) {
+		bpf_core_read(out->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(out->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	} else {
+		return;
+	}
+	out->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	out->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	out->family = family;
 }
 
 /* Note what @task (current, going off-CPU) is blocked in: syscall, reason, fd. */
@@ -274,6 +317,9 @@ static __noinline void record_block(struct ht_agg_key *key, const struct ht_pend
 	v->fd = pd->fd;
 	v->wk_pid = pd->wk_pid;
 	v->wk_flags = pd->wk_flags;
+	if (pd->sock.family)
+		v->sock = pd->sock;
+	__builtin_memcpy(v->wk_comm, pd->wk_comm, sizeof(v->wk_comm));
 	stat_inc(&stats.long_blocks);
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -288,6 +334,8 @@ static __noinline void record_block(struct ht_agg_key *key, const struct ht_pend
 	e->key = *key;
 	e->fd = pd->fd;
 	e->wk_pid = pd->wk_pid;
+	e->sock = pd->sock;
+	__builtin_memcpy(e->wk_comm, pd->wk_comm, sizeof(e->wk_comm));
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -344,7 +392,9 @@ static __noinline void end_block(struct ht_thread *t, __u64 now, __u64 delta)
 			pd->wk_pid = t->wk_pid;
 			pd->wk_stack = t->wk_stack;
 			pd->wk_flags = t->wk_flags;
+			__builtin_memcpy(pd->wk_comm, t->wk_comm, sizeof(pd->wk_comm));
 			pd->kstack = t->kstack;
+			pd->sock = t->sock;
 		}
 		goto clear;
 	}
@@ -364,6 +414,7 @@ static __noinline void end_block(struct ht_thread *t, __u64 now, __u64 delta)
 	one.fd = -1;
 	one.wk_pid = t->wk_pid;
 	one.wk_flags = t->wk_flags;
+	__builtin_memcpy(one.wk_comm, t->wk_comm, sizeof(one.wk_comm));
 	record_block(&key, &one);
 clear:
 	t->wk_tid = 0;
@@ -371,6 +422,7 @@ clear:
 	t->wk_stack = 0;
 	t->wk_flags = 0;
 	t->kstack = 0;
+	t->sock.family = 0;
 }
 
 SEC("tp_btf/sched_switch")
@@ -418,10 +470,13 @@ static __always_inline int on_wakeup(struct task_struct *p)
 
 	t->kstack = save_task_kstack(p);
 	t->wk_flags = HT_WK_CAPTURED;
+	if (t->reason == HT_R_SOCKET || t->reason == HT_R_IO)
+		read_sock(p, (__s32)t->arg0, &t->sock);
 	/* current is the waker, or whatever an interrupt found running: a wait
 	 * that timed out is told apart at syscall exit (timed_out()). */
 	t->wk_tid = BPF_CORE_READ(cur, pid);
 	t->wk_pid = BPF_CORE_READ(cur, tgid);
+	bpf_get_current_comm(t->wk_comm, sizeof(t->wk_comm));
 	if (t->wk_tid == 0)
 		return 0;
 	pid = t->wk_pid;
@@ -434,8 +489,13 @@ static __always_inline int on_wakeup(struct task_struct *p)
 	return 0;
 }
 
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(handle_sched_wakeup, struct task_struct *p)
+/*
+ * sched_waking, not sched_wakeup: a wake-up of a task on an idle CPU is
+ * queued to that CPU, where sched_wakeup then fires with the idle task as
+ * current.  sched_waking always runs in the waker's own context.
+ */
+SEC("tp_btf/sched_waking")
+int BPF_PROG(handle_sched_waking, struct task_struct *p)
 {
 	return on_wakeup(p);
 }

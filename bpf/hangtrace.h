@@ -77,6 +77,16 @@ struct ht_py_proc {
 	__u32 owner_skip_min;	/* skip frames whose owner >= this; 0: no owner field */
 };
 
+/* Addresses of the socket a thread blocked on, read at wake-up (ports in host order). */
+struct ht_sockaddr {
+	__u16 family;		/* AF_INET / AF_INET6; 0: not a socket or unknown */
+	__u16 lport;
+	__u16 rport;		/* 0: not connected (a listener, or unconnected UDP) */
+	__u16 pad;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
 /* Per-thread state (map threads, key: tid).  Userspace reads it at the end. */
 struct ht_pending {
 	__u64 start_ts;		/* first long block's start */
@@ -92,6 +102,8 @@ struct ht_pending {
 	__u32 wk_pid;
 	__u32 wk_flags;
 	__u32 pad;
+	struct ht_sockaddr sock;
+	char wk_comm[16];
 };
 
 #define HT_WK_TIMER	(1U << 0)	/* the wait timed out: a timer woke it, not a thread */
@@ -115,6 +127,8 @@ struct ht_thread {
 	__u32 wk_pid;
 	__u32 wk_flags;
 	__u32 exited;
+	struct ht_sockaddr sock;
+	char wk_comm[16];
 	struct ht_pending pend;	/* long blocks waiting for their Python stack */
 	__u64 off_ns[HT_R_MAX];	/* every interval, short ones included */
 	__u32 off_cnt[HT_R_MAX];
@@ -140,6 +154,8 @@ struct ht_agg_val {
 	__s32 fd;		/* last fd blocked on, -1 none */
 	__u32 wk_pid;
 	__u32 wk_flags;
+	struct ht_sockaddr sock;
+	char wk_comm[16];
 };
 
 enum ht_event_type {
@@ -154,6 +170,8 @@ struct ht_event {
 	struct ht_agg_key key;
 	__s32 fd;
 	__u32 wk_pid;
+	struct ht_sockaddr sock;
+	char wk_comm[16];
 };
 
 /* One record per task from the task iterator (iter/task). */

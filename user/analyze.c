@@ -115,8 +115,10 @@ void analyze__on_event(struct analyze *a, const struct ht_event *e)
 	remember_name(a, e->key.pid, e->key.tid);
 	if (e->key.wk_tid)
 		remember_name(a, e->wk_pid, e->key.wk_tid);
+	/* the socket's addresses as BPF saw them; else what /proc says now */
 	if (e->fd >= 0 && (e->key.reason == HT_R_SOCKET || e->key.reason == HT_R_IO) &&
-	    !fd_describe(e->key.pid, e->fd, desc, sizeof(desc)))
+	    (!sockaddr_describe(&e->sock, desc, sizeof(desc)) ||
+	     !fd_describe(e->key.pid, e->fd, desc, sizeof(desc))))
 		strmap__set(a->fd_desc, &e->key, sizeof(e->key), desc);
 }
 
@@ -324,6 +326,7 @@ static struct rthread *get_thread(struct builder *bd, uint32_t tid)
 static int add_aggregates(struct analyze *a, struct builder *bd, const struct tracer_snapshot *s)
 {
 	const char *name, *desc;
+	char descbuf[128];
 	struct rblocker *b;
 	size_t i;
 	int err;
@@ -350,10 +353,15 @@ static int add_aggregates(struct analyze *a, struct builder *bd, const struct tr
 		b->wk_timer = v->wk_flags & HT_WK_TIMER;
 		b->fd = (k->reason == HT_R_SOCKET || k->reason == HT_R_IO) ? v->fd : -1;
 		desc = strmap__get(a->fd_desc, k, sizeof(*k));
+		if (!sockaddr_describe(&v->sock, descbuf, sizeof(descbuf)))
+			desc = descbuf;
 		if (desc)
 			b->fd_desc = strdup(desc);
+		/* the name it had when it woke us; a thread renamed later keeps that */
 		name = k->wk_tid ? strmap__get(a->names, &k->wk_tid, sizeof(k->wk_tid)) : NULL;
-		if (name)
+		if (k->wk_tid && v->wk_comm[0])
+			snprintf(b->wk_name, sizeof(b->wk_name), "%.16s", v->wk_comm);
+		else if (name)
 			snprintf(b->wk_name, sizeof(b->wk_name), "%s", name);
 		else if (k->wk_tid)
 			read_comm(v->wk_pid, k->wk_tid, b->wk_name, sizeof(b->wk_name));
@@ -518,7 +526,7 @@ int analyze__report(struct analyze *a, struct report *r)
 			rt->reason_ns[k] = t->off_ns[k];
 			rt->reason_cnt[k] = t->off_cnt[k];
 		}
-		if (t->off_ts && now > t->off_ts && t->reason < HT_R_MAX)
+		if (t->off_ts && !t->exited && now > t->off_ts && t->reason < HT_R_MAX)
 			rt->reason_ns[t->reason] += now - t->off_ts;
 		rt->exited = t->exited;
 		rt->python = t->tstate != 0;

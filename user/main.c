@@ -173,9 +173,9 @@ int main(int argc, char **argv)
 	an.start_mono_ns = start = clock_ns(CLOCK_MONOTONIC);
 	an.start_unix_ns = clock_ns(CLOCK_REALTIME);
 	deadline = env.duration_ns ? start + env.duration_ns : 0;
-	if (isatty(STDERR_FILENO))
-		fprintf(stderr, "hangtrace: tracing process %d (Python %s)%s\n", env.pid,
-			proc->version, env.duration_ns ? "" : ", Ctrl-C to stop");
+	/* Scripts (and the tests) wait for this line: tracing is live from here. */
+	fprintf(stderr, "hangtrace: tracing process %d (Python %s)%s\n", env.pid, proc->version,
+		env.duration_ns ? "" : ", Ctrl-C to stop");
 
 	while (!exiting) {
 		int wait_ms = 100;

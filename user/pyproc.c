@@ -243,12 +243,17 @@ not_python:
  */
 static int find_runtime_file(struct ctx *c)
 {
+	const struct procmaps_entry **tried;
 	struct procmaps *maps = c->maps;
+	size_t i, j, ntried = 0;
 	enum cand_kind pass;
-	size_t i, j, tried = 0;
+	int err = -ENOENT;
 
-	for (pass = CAND_LIBPYTHON; pass <= CAND_OTHER; pass++) {
-		for (i = 0; i < maps->nr; i++) {
+	tried = calloc(MAX_CANDIDATES, sizeof(*tried));
+	if (!tried)
+		return -ENOMEM;
+	for (pass = CAND_LIBPYTHON; pass <= CAND_OTHER && err; pass++) {
+		for (i = 0; i < maps->nr && err; i++) {
 			const struct procmaps_entry *e = &maps->entries[i];
 			struct pyname name;
 			bool seen = false;
@@ -257,19 +262,20 @@ static int find_runtime_file(struct ctx *c)
 				continue;
 			if (pass == CAND_OTHER && e->perms[2] != 'x')
 				continue;
-			/* one look per file, at its first mapping */
-			for (j = 0; j < i && !seen; j++)
-				seen = procmaps__same_file(&maps->entries[j], e) &&
-				       (pass != CAND_OTHER || maps->entries[j].perms[2] == 'x');
+			/* one look per file */
+			for (j = ntried; j > 0 && !seen; j--)
+				seen = procmaps__same_file(tried[j - 1], e);
 			if (seen)
 				continue;
-			if (++tried > MAX_CANDIDATES)
-				return -ENOENT;
-			if (!probe_file(c, e, pass, &name, &c->f))
-				return 0;
+			if (ntried == MAX_CANDIDATES)
+				goto cleanup;
+			tried[ntried++] = e;
+			err = probe_file(c, e, pass, &name, &c->f);
 		}
 	}
-	return -ENOENT;
+cleanup:
+	free(tried);
+	return err;
 }
 
 /* Read from the target, else from the file (for data that is constant). */
@@ -574,6 +580,8 @@ static int resolve_gil_ptr(const struct pyproc *p, struct procmem *m, uint64_t *
 		if (err)
 			return err;
 	}
+	if (interp)
+		return -ELOOP;		/* a cycle, or garbage */
 	if (!last)
 		return -ENODATA;	/* not initialized yet, or already finalized */
 	err = procmem__read_u64(m, last + (uint64_t)p->off.interp_ceval_gil, &g);
@@ -686,7 +694,8 @@ static int check_process(struct ctx *c)
 	n = readlink(path, c->out->exe, sizeof(c->out->exe) - 1);
 	if (n < 0) {
 		if (errno == EACCES || errno == EPERM)
-			return fail(c, -EACCES, "not allowed to inspect process %d", (int)c->pid);
+			return fail(c, -EACCES, "not allowed to inspect process %d (needs root or CAP_SYS_PTRACE)",
+				    (int)c->pid);
 		if (errno == ENOENT || errno == ESRCH) {
 			if (kill(c->pid, 0) && errno == ESRCH)
 				return fail(c, -ESRCH, "no such process: %d", (int)c->pid);
@@ -735,7 +744,12 @@ int pyproc__discover(pid_t pid, struct pyproc *out, char *err, size_t errlen)
 		goto cleanup;
 	}
 
-	if (find_runtime_file(&c)) {
+	ret = find_runtime_file(&c);
+	if (ret == -ENOMEM) {
+		ret = fail(&c, ret, "out of memory");
+		goto cleanup;
+	}
+	if (ret) {
 		ret = fail(&c, -ENOEXEC, "process %d is not a CPython process (exe: %s)", (int)pid,
 			   out->exe);
 		goto cleanup;
@@ -761,6 +775,11 @@ int pyproc__discover(pid_t pid, struct pyproc *out, char *err, size_t errlen)
 			goto cleanup;
 		}
 		out->runtime_addr = c.f.runtime + c.f.bias;
+		if (!mapped(&c, out->runtime_addr)) {
+			ret = fail(&c, -ENOEXEC, "process %d: _PyRuntime of Python %s at 0x%llx is not mapped",
+				   (int)pid, out->version, (unsigned long long)out->runtime_addr);
+			goto cleanup;
+		}
 	}
 	if (out->minor <= 12) {
 		row = pyoffsets__table(out->minor);

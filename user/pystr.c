@@ -146,12 +146,14 @@ int pystr__read(struct procmem *m, const struct py_offsets *off, uint64_t addr, 
 		return -EINVAL;		/* 0 is a not-ready wchar_t string before 3.12 */
 	if (off->minor < 12 && !(state & STATE_READY))
 		return -EINVAL;
+	if ((state & STATE_ASCII) && kind != 1)
+		return -EINVAL;		/* ascii implies latin-1 width, compact or not */
 	if (length < 0 || length > PY_MAX_SANE_LEN)
 		return -EINVAL;
 
 	if (state & STATE_COMPACT) {
 		if (state & STATE_ASCII) {
-			if (kind != 1 || off->uni_ascii_data < 0)
+			if (off->uni_ascii_data < 0)
 				return -EINVAL;
 			data_addr = addr + off->uni_ascii_data;
 		} else {

@@ -120,7 +120,7 @@ static void print_blocker(FILE *f, const struct rblocker *b)
 
 	fprintf(f, "  %8.3f s  %s", secs(b->total_ns), reason_name(b->reason));
 	if (sc)
-		fprintf(f, " (%s%s%s)", sc, b->fd_desc ? " " : "", "");
+		fprintf(f, " (%s)", sc);
 	if (b->fd_desc) {
 		fputs(b->fd >= 0 ? "  fd " : "  ", f);
 		if (b->fd >= 0)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hangtrace.h"
 #include "sockpeer.h"
 
 #define TCP_LISTEN 10
@@ -131,4 +132,27 @@ int fd_describe(pid_t pid, int fd, char *out, size_t outsz)
 	}
 	snprintf(out, outsz, "%s", target);
 	return 0;
+}
+
+int sockaddr_describe(const struct ht_sockaddr *sa, char *out, size_t outsz)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const __u8 *addr = sa->rport ? sa->raddr : sa->laddr;
+	unsigned int port = sa->rport ? sa->rport : sa->lport;
+	const char *pfx = sa->rport ? "" : "listening ";
+
+	if (sa->family == AF_INET) {
+		inet_ntop(AF_INET, addr, ip, sizeof(ip));
+		snprintf(out, outsz, "%s%s:%u", pfx, ip, port);
+		return 0;
+	}
+	if (sa->family == AF_INET6) {
+		inet_ntop(AF_INET6, addr, ip, sizeof(ip));
+		if (!strncmp(ip, "::ffff:", 7) && strchr(ip + 7, '.'))
+			snprintf(out, outsz, "%s%s:%u", pfx, ip + 7, port);
+		else
+			snprintf(out, outsz, "%s[%s]:%u", pfx, ip, port);
+		return 0;
+	}
+	return -ENOENT;
 }

@@ -13,4 +13,12 @@
  */
 int fd_describe(pid_t pid, int fd, char *out, size_t outsz);
 
+struct ht_sockaddr;
+
+/*
+ * sockaddr_describe - "127.0.0.1:5432" for a connected socket, "listening
+ * 0.0.0.0:80" for one without a peer; -ENOENT when @sa holds no address.
+ */
+int sockaddr_describe(const struct ht_sockaddr *sa, char *out, size_t outsz);
+
 #endif

@@ -185,10 +185,11 @@ def main():
 
     stdlib = []
     used = []
+    skipped = []
     for mod in args.modules.split(","):
         path, src = module_source(mod)
         if src is None:
-            sys.stderr.write("skipping %s: no source\n" % mod)
+            skipped.append(mod)     # e.g. dataclasses before 3.7
             continue
         co = compile(src, path, "exec", dont_inherit=True)
         for c in code_objects(co):
@@ -203,6 +204,8 @@ def main():
               "tests/unit/gen-linetable-fixtures.py\n")
     out.write("# python %s (%s)\n" % (sys.version.split()[0], sys.executable))
     out.write("# modules: %s\n" % " ".join(used))
+    if skipped:
+        out.write("# not in this version: %s\n" % " ".join(skipped))
     out.write("# MINOR FIRSTLINENO TABLE_HEX NAME OFF:LINE ... (%s)\n"
               % ("bytes" if minor < 11 else "code units"))
     for r in synth + stdlib:

@@ -666,8 +666,10 @@ static void test_maps_parser(void)
 	static const char text[] =
 		"00400000-00452000 r-xp 00000000 08:02 173521      /usr/bin/dbus-daemon\n"
 		"7f0a1c000000-7f0a1c021000 rw-p 00000000 00:00 0 \n"
-		"7f0a20000000-7f0a20400000 r--p 00000000 fd:01 42                         /opt/my app/lib python.so (deleted)\n"
-		"7f0a20400000-7f0a20800000 r-xp 00400000 fd:01 42                         /opt/my app/lib python.so (deleted)\n"
+		"7f0a20000000-7f0a20400000 r--p 00000000 fd:01 42                         "
+		"/opt/my app/lib python.so (deleted)\n"
+		"7f0a20400000-7f0a20800000 r-xp 00400000 fd:01 42                         "
+		"/opt/my app/lib python.so (deleted)\n"
 		"7ffd7c3f5000-7ffd7c416000 rw-p 00000000 00:00 0                          [stack]\n"
 		"garbage line\n"
 		"ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]";

@@ -1,0 +1,181 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Shared fixtures: start real Python targets and a real hangtrace against them.
+
+Every process a test starts is killed by pid at the end of the test; hangtrace
+is ended with SIGINT (as a user would with Ctrl-C), so no BPF program stays
+attached.
+"""
+import json
+import os
+import pathlib
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import pythons  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+HANGTRACE = os.environ.get("HANGTRACE", str(ROOT / "hangtrace"))
+TARGETS = pathlib.Path(__file__).parent / "targets"
+SCENARIOS = TARGETS / "scenarios.py"
+
+requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (BPF)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long-running test, skipped by san-test")
+
+
+def pytest_report_header(config):
+    found = ", ".join(i.label for i in pythons.interpreters())
+    lines = ["interpreters: " + (found or "none")]
+    for label, why in pythons.skipped():
+        lines.append("skipped interpreter %s: %s" % (label, why))
+    return lines
+
+
+def marker_line(path, name):
+    """The line number of the line ending in '# @name' in @path."""
+    with open(path, encoding="utf-8") as f:
+        for no, line in enumerate(f, 1):
+            if line.rstrip().endswith("# @" + name):
+                return no
+    raise LookupError("no '# @%s' in %s" % (name, path))
+
+
+class _Lines:
+    """Read a pipe line by line in a thread, so waits can time out."""
+
+    def __init__(self, pipe):
+        self.q = queue.Queue()
+        self.all = []
+        self.t = threading.Thread(target=self._pump, args=(pipe,), daemon=True)
+        self.t.start()
+
+    def _pump(self, pipe):
+        for line in iter(pipe.readline, ""):
+            self.all.append(line)
+            self.q.put(line)
+        self.q.put(None)
+
+    def wait_for(self, prefix, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no line starting with %r; got %r" % (prefix, self.all))
+            try:
+                line = self.q.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise EOFError("stream closed before %r; got %r" % (prefix, self.all))
+            if line.startswith(prefix):
+                return line
+
+
+class Target:
+    """A Python process running a scenario; waits for our trigger."""
+
+    def __init__(self, argv, env=None):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env)
+        self.pid = self.p.pid
+        self.out = _Lines(self.p.stdout)
+        self.err = _Lines(self.p.stderr)
+        line = self.out.wait_for("READY ", 60)
+        self.ready = json.loads(line[len("READY "):])
+
+    def trigger(self):
+        self.p.stdin.write("go\n")
+        self.p.stdin.flush()
+
+    def wait_done(self, timeout=60):
+        line = self.out.wait_for("DONE ", timeout)
+        return json.loads(line[len("DONE "):])
+
+    def kill(self):
+        if self.p.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+        self.p.wait(timeout=30)
+
+
+class Tracer:
+    """A running `hangtrace -p PID`; attached when the constructor returns."""
+
+    def __init__(self, pid, args=(), duration="30", fmt="json"):
+        self.out_path = None
+        argv = [HANGTRACE, "-p", str(pid), "-d", duration, "--format", fmt] + list(args)
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        self.pid = self.p.pid
+        self.err = _Lines(self.p.stderr)
+        self.fmt = fmt
+        try:
+            self.err.wait_for("hangtrace: tracing process", 30)
+        except (TimeoutError, EOFError):
+            self.kill()
+            raise
+
+    def stop(self, timeout=10):
+        """Ctrl-C, then the report.  hangtrace must exit promptly and cleanly."""
+        if self.p.poll() is None:
+            os.kill(self.pid, signal.SIGINT)
+        out = self.p.stdout.read()
+        rc = self.p.wait(timeout=timeout)
+        self.err.t.join(5)
+        assert rc == 0, "hangtrace exited %d: %s" % (rc, "".join(self.err.all))
+        return json.loads(out) if self.fmt == "json" else out
+
+    def kill(self):
+        if self.p.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+        self.p.wait(timeout=30)
+
+
+@pytest.fixture
+def procs():
+    """Collects Targets and Tracers; kills whatever is left, by pid."""
+    started = []
+    yield started
+    for p in reversed(started):
+        try:
+            p.kill()
+        except Exception:  # pragma: no cover - cleanup must go on
+            pass
+
+
+def run_scenario(procs, py, name, seconds="1.0", script=SCENARIOS, args=()):
+    """Start scenario @name on @py, trace it, trigger it, return (report, measured, target)."""
+    t = Target(py.argv + [str(script), name, seconds])
+    procs.append(t)
+    tr = Tracer(t.pid, args=args)
+    procs.append(tr)
+    t.trigger()
+    done = t.wait_done()
+    time.sleep(0.2)  # let the main thread park, so the scenario's blocks have ended
+    return tr.stop(), done, t
+
+
+def blockers_with(report, function, tid=None):
+    """Blockers whose innermost Python frame is @function."""
+    out = []
+    for b in report["blockers"]:
+        if tid is not None and b["tid"] != tid:
+            continue
+        if b["stack"] and b["stack"][0]["function"] == function:
+            out.append(b)
+    return out
+
+
+def the_blocker(report, function, tid=None):
+    found = blockers_with(report, function, tid)
+    assert found, "no blocker with innermost frame %s in %s" % (
+        function, json.dumps(report["blockers"], indent=1)[:4000])
+    return max(found, key=lambda b: b["total_s"])
