@@ -40,6 +40,16 @@ def pytest_report_header(config):
     return lines
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Always say which interpreters the tests ran on and which were skipped."""
+    tr = terminalreporter
+    tr.write_sep("-", "interpreters")
+    for i in pythons.interpreters():
+        tr.write_line("ran:     %-18s %s" % (i.label, " ".join(i.argv)))
+    for label, why in pythons.skipped():
+        tr.write_line("skipped: %-18s %s" % (label, why))
+
+
 def marker_line(path, name):
     """The line number of the line ending in '# @name' in @path."""
     with open(path, encoding="utf-8") as f:

@@ -118,7 +118,8 @@ def test_process_exits_during_tracing(procs):
     t.kill()  # exits while traced
     out = tr.p.stdout.read()
     rc = tr.p.wait(timeout=10)
-    assert rc == 0
+    tr.err.t.join(5)
+    assert rc == 0, "".join(tr.err.all)
     report = json.loads(out)
     assert report["target"]["exited"] is True
     naps = [b for b in report["blockers"] if b["stack"] and b["stack"][0]["function"] == "nap"]
