@@ -1,0 +1,3 @@
+.output/floor.bpf.o: floor.bpf.c ../vmlinux/x86/vmlinux.h
+
+../vmlinux/x86/vmlinux.h:

@@ -1,0 +1,2 @@
+.output/floor.o: floor.c .output/floor.skel.h
+.output/floor.skel.h:

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* One tracing session of one process: load, attach, trace, build the report. */
+#ifndef HT_TRACE_H
+#define HT_TRACE_H
+
+#include <signal.h>
+#include <stdint.h>
+
+struct pyproc;
+struct report;
+
+struct trace_opts {
+	uint64_t duration_ns;		/* 0: until *stop */
+	uint64_t min_block_ns;
+	uint32_t max_frames;
+	volatile sig_atomic_t *stop;	/* set (by a signal handler) to end tracing */
+	int quiet;			/* no "tracing process" line on stderr */
+};
+
+/*
+ * trace__run - trace process @p until the duration passes, *@opts->stop is
+ * set or the process exits, and build @rep (report__free() it).  Every BPF
+ * program is detached before it returns.  0, or -errno after printing a
+ * one-line error.
+ */
+int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct report *rep);
+
+#endif
