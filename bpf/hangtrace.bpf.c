@@ -75,13 +75,20 @@ struct {
 } kstacks SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ht_oncpu_key);
+	__type(value, __u64);			/* samples */
+} oncpu SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
 /* Scratch stacks: one slot per program that may nest on a CPU (wake-up can
  * interrupt a syscall-exit program). */
-enum { SLOT_EXIT, SLOT_WAKE, SLOT_MAX };
+enum { SLOT_EXIT, SLOT_WAKE, SLOT_SAMPLE, SLOT_MAX };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -219,16 +226,20 @@ static __noinline void note_block(struct ht_thread *t, struct task_struct *task,
 	t->syscall = nr;
 	t->arg0 = nr == HT_NR_futex ? a0 : (__u64)fd;
 	t->reason = ht_classify(nr, cls_arg, proc->gil_lo, proc->gil_hi, kind);
+	/* an event loop waiting for work is idle, not blocked */
+	if (t->in_poll)
+		t->reason = HT_R_IDLE;
 }
 
 /* Walk the Python stack of the current task (thread @t of @proc) into the
  * stack map.  Returns its id, 0 if none. */
+static __noinline __u64 walk_tstate(const struct ht_py_proc *proc, __u64 ts, struct ht_pystack *st);
+
 static __noinline __u64 walk_current(const struct ht_py_proc *proc, struct ht_thread *t, __u32 slot)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct ht_pystack *st;
-	__u64 fsbase = 0, ts, id;
-	long err;
+	__u64 fsbase = 0, ts;
 
 	st = bpf_map_lookup_elem(&scratch, &slot);
 	if (!st)
@@ -246,6 +257,15 @@ static __noinline __u64 walk_current(const struct ht_py_proc *proc, struct ht_th
 		stat_inc(&stats.py_no_tstate);
 		return 0;
 	}
+	return walk_tstate(proc, ts, st);
+}
+
+/* Walk the frames of thread state @ts (of the current process) into the stack map. */
+static __noinline __u64 walk_tstate(const struct ht_py_proc *proc, __u64 ts, struct ht_pystack *st)
+{
+	__u64 id;
+	long err;
+
 	id = ht_py_walk(proc, NULL, ts, st, cfg.max_frames);
 	if (st->flags & HT_STACK_READ_ERR)
 		stat_inc(&stats.py_read_fail);
@@ -311,15 +331,19 @@ static __noinline void record_block(struct ht_agg_key *key, const struct ht_pend
 	}
 	__sync_fetch_and_add(&v->total_ns, pd->total_ns);
 	__sync_fetch_and_add(&v->count, pd->count);
-	if (pd->max_ns > v->max_ns)
-		v->max_ns = pd->max_ns;
 	v->last_ts = pd->start_ts + pd->total_ns;
 	v->fd = pd->fd;
-	v->wk_pid = pd->wk_pid;
-	v->wk_flags = pd->wk_flags;
 	if (pd->sock.family)
 		v->sock = pd->sock;
-	__builtin_memcpy(v->wk_comm, pd->wk_comm, sizeof(v->wk_comm));
+	if (pd->max_ns >= v->max_ns) {
+		/* the aggregate shows the waker of its longest block */
+		v->max_ns = pd->max_ns;
+		v->wk_tid = pd->wk_tid;
+		v->wk_pid = pd->wk_pid;
+		v->wk_flags = pd->wk_flags;
+		v->wk_tstate = pd->wk_tstate;
+		__builtin_memcpy(v->wk_comm, pd->wk_comm, sizeof(v->wk_comm));
+	}
 	stat_inc(&stats.long_blocks);
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -336,6 +360,9 @@ static __noinline void record_block(struct ht_agg_key *key, const struct ht_pend
 	e->wk_pid = pd->wk_pid;
 	e->sock = pd->sock;
 	__builtin_memcpy(e->wk_comm, pd->wk_comm, sizeof(e->wk_comm));
+	e->wk_tstate = pd->wk_tstate;
+	e->wk_flags = pd->wk_flags;
+	e->wk_tid = pd->wk_tid;
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -372,7 +399,7 @@ static __noinline void end_block(struct ht_thread *t, __u64 now, __u64 delta)
 		t->off_ns[r] += delta;
 		t->off_cnt[r]++;
 	}
-	if (delta < cfg.min_block_ns)
+	if (delta < cfg.min_block_ns || r == HT_R_IDLE)
 		goto clear;
 
 	if (t->syscall >= 0) {
@@ -393,6 +420,7 @@ static __noinline void end_block(struct ht_thread *t, __u64 now, __u64 delta)
 			pd->wk_stack = t->wk_stack;
 			pd->wk_flags = t->wk_flags;
 			__builtin_memcpy(pd->wk_comm, t->wk_comm, sizeof(pd->wk_comm));
+			pd->wk_tstate = 0;
 			pd->kstack = t->kstack;
 			pd->sock = t->sock;
 		}
@@ -405,8 +433,8 @@ static __noinline void end_block(struct ht_thread *t, __u64 now, __u64 delta)
 	key.kstack = t->kstack;
 	key.reason = r;
 	key.syscall = -1;
-	key.wk_tid = t->wk_tid;
 	key.wk_stack = t->wk_stack;
+	one.wk_tid = t->wk_tid;
 	one.start_ts = t->off_ts;
 	one.total_ns = delta;
 	one.max_ns = delta;
@@ -522,6 +550,81 @@ static __always_inline int timed_out(__s32 nr, long ret)
 	}
 }
 
+/*
+ * A GIL wait that ended by its timeout: name the thread holding the GIL now,
+ * with its Python stack.  It runs concurrently; its frames are read as they
+ * are (current's address space is the holder's).
+ */
+static __noinline void gil_holder(const struct ht_py_proc *proc, struct ht_thread *t,
+				  struct ht_pending *pd)
+{
+	__u64 hts = 0, native = 0;
+	__u32 zero = SLOT_EXIT;
+	struct ht_pystack *st;
+	int locked = 1;
+
+	if (!proc->gil_holder_addr ||
+	    bpf_probe_read_user(&hts, sizeof(hts), (void *)proc->gil_holder_addr) || !hts ||
+	    hts == t->tstate)
+		return;
+	if (proc->gil_locked_addr &&
+	    (bpf_probe_read_user(&locked, sizeof(locked), (void *)proc->gil_locked_addr) || !locked))
+		return;
+	st = bpf_map_lookup_elem(&scratch, &zero);
+	if (!st)
+		return;
+	pd->wk_flags = (pd->wk_flags & ~HT_WK_TIMER) | HT_WK_GIL_HOLDER;
+	pd->wk_tstate = hts;
+	pd->wk_pid = t->pid;
+	pd->wk_tid = 0;
+	if (proc->ts_native_thread_id >= 0 &&
+	    !bpf_probe_read_user(&native, sizeof(native), (void *)(hts + proc->ts_native_thread_id)))
+		pd->wk_tid = native;
+	pd->wk_stack = walk_tstate(proc, hts, st);
+	__builtin_memset(pd->wk_comm, 0, sizeof(pd->wk_comm));
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ht_event *e;
+	struct ht_thread *t;
+	__u64 now, a1;
+
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t)
+		return 0;
+	a1 = BPF_CORE_READ(regs, si);
+	if (!ht_is_loop_wait(id, a1) &&
+	    !(tid == cfg.loop_tid && (id == HT_NR_select || id == HT_NR_pselect6 ||
+				      id == HT_NR_poll || id == HT_NR_ppoll)))
+		return 0;
+	now = bpf_ktime_get_ns();
+	t->loop_polls++;
+	if (t->iter_start && now - t->iter_start >= cfg.stall_ns) {
+		/* the iteration that just ended was a stall */
+		t->stalls++;
+		stat_inc(&stats.stalls);
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (e) {
+			__builtin_memset(e, 0, sizeof(*e));
+			e->type = HT_EV_STALL;
+			e->start_ts = t->iter_start;
+			e->dur_ns = now - t->iter_start;
+			e->key.pid = t->pid;
+			e->key.tid = tid;
+			e->fd = -1;
+			bpf_ringbuf_submit(e, 0);
+		} else {
+			stat_inc(&stats.ringbuf_full);
+		}
+	}
+	t->in_poll = 1;
+	t->poll_enter_ts = now;
+	return 0;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -530,9 +633,19 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	struct ht_py_proc *proc;
 	struct ht_pending *pd;
 	struct ht_thread *t;
+	__u64 now;
 
 	t = bpf_map_lookup_elem(&threads, &tid);
-	if (!t || !t->pend.count)
+	if (!t)
+		return 0;
+	if (t->in_poll) {
+		/* back from the loop's wait: a new iteration starts */
+		now = bpf_ktime_get_ns();
+		t->idle_ns += now - t->poll_enter_ts;
+		t->iter_start = now;
+		t->in_poll = 0;
+	}
+	if (!t->pend.count)
 		return 0;
 	pd = &t->pend;
 	pid = t->pid;
@@ -548,12 +661,60 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		pd->wk_pid = 0;
 		pd->wk_stack = 0;
 	}
+	if (proc && pd->reason == HT_R_GIL && !pd->wk_tid)
+		gil_holder(proc, t, pd);
 	key.wk_stack = pd->wk_stack;
-	key.wk_tid = pd->wk_tid;
 	key.reason = pd->reason;
 	key.syscall = pd->syscall;
 	record_block(&key, pd);
 	__builtin_memset(pd, 0, sizeof(*pd));
+	return 0;
+}
+
+/* cpu-clock samples: where traced threads spend their on-CPU time. */
+SEC("perf_event")
+int handle_sample(struct bpf_perf_event_data *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), pid;
+	struct ht_oncpu_key key = {};
+	struct ht_py_proc *proc;
+	struct ht_thread *t;
+	struct ht_event *e;
+	__u64 one = 1, *cnt;
+
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t)
+		return 0;
+	pid = t->pid;
+	proc = bpf_map_lookup_elem(&py_procs, &pid);
+	if (!proc)
+		return 0;
+	stat_inc(&stats.samples);
+	key.pid = pid;
+	key.tid = tid;
+	key.stack = walk_current(proc, t, SLOT_SAMPLE);
+	cnt = bpf_map_lookup_elem(&oncpu, &key);
+	if (cnt)
+		__sync_fetch_and_add(cnt, 1);
+	else if (bpf_map_update_elem(&oncpu, &key, &one, BPF_NOEXIST) &&
+		 !bpf_map_lookup_elem(&oncpu, &key))
+		stat_inc(&stats.samples_lost);
+	/* a loop thread's samples also go on the timeline, to blame stalls */
+	if (!t->loop_polls && tid != cfg.loop_tid)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(&stats.ringbuf_full);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = HT_EV_SAMPLE;
+	e->start_ts = bpf_ktime_get_ns();
+	e->key.pid = pid;
+	e->key.tid = tid;
+	e->key.stack = key.stack;
+	e->fd = -1;
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 
@@ -591,6 +752,12 @@ int dump_task(struct bpf_iter__task *ctx)
 		info.arg0 = BPF_CORE_READ(regs, di);
 	}
 #endif
+	/* sched_info exists with CONFIG_SCHED_INFO (schedstats or delay accounting) */
+	if (bpf_core_field_exists(task->sched_info)) {
+		info.last_arrival_ns = BPF_CORE_READ(task, sched_info.last_arrival);
+		info.last_ran_ns = BPF_CORE_READ(task, se.sum_exec_runtime) -
+				   BPF_CORE_READ(task, se.prev_sum_exec_runtime);
+	}
 	bpf_seq_write(ctx->meta->seq, &info, sizeof(info));
 	return 0;
 }

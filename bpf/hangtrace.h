@@ -28,6 +28,8 @@ enum ht_reason {
 	HT_R_CHILD,		/* wait4 / waitid */
 	HT_R_PAGEFAULT,		/* blocked outside a syscall, not runnable */
 	HT_R_RUNQUEUE,		/* preempted while runnable: CPU contention */
+	HT_R_IDLE,		/* an event loop's own poll wait: waiting for work */
+	HT_R_CPU,		/* on-CPU (samples; userspace only) */
 	HT_R_MAX,
 };
 
@@ -60,6 +62,8 @@ struct ht_py_proc {
 	__u64 interp_head_addr;	/* address of the first PyInterpreterState * */
 	__u64 gil_lo[2];	/* futex addresses in [gil_lo, gil_hi) are GIL waits */
 	__u64 gil_hi[2];
+	__u64 gil_holder_addr;	/* address of the GIL holder's PyThreadState * */
+	__u64 gil_locked_addr;	/* address of the GIL's int locked; 0: holder pointer is 0 when free */
 	__u64 code_tag_mask;	/* f_executable tag bits to clear (3.14+) */
 	__u32 version_hex;
 	__s32 interp_next;
@@ -104,9 +108,11 @@ struct ht_pending {
 	__u32 pad;
 	struct ht_sockaddr sock;
 	char wk_comm[16];
+	__u64 wk_tstate;
 };
 
 #define HT_WK_TIMER	(1U << 0)	/* the wait timed out: a timer woke it, not a thread */
+#define HT_WK_GIL_HOLDER (1U << 1)	/* "waker" is the GIL's holder when the wait ended */
 #define HT_WK_CAPTURED	(1U << 2)	/* a wake-up was seen for this block */
 
 struct ht_thread {
@@ -129,6 +135,15 @@ struct ht_thread {
 	__u32 exited;
 	struct ht_sockaddr sock;
 	char wk_comm[16];
+	__u64 wk_tstate;	/* GIL holder's tstate, for userspace to name (< 3.11) */
+	/* event-loop state */
+	__u64 poll_enter_ts;	/* entry into the current poll-family wait */
+	__u64 iter_start;	/* last return from a poll-family wait: the iteration's start */
+	__u64 idle_ns;		/* time inside poll-family waits */
+	__u32 loop_polls;	/* poll-family waits entered in the window */
+	__u32 in_poll;
+	__u32 stalls;
+	__u32 pad2;
 	struct ht_pending pend;	/* long blocks waiting for their Python stack */
 	__u64 off_ns[HT_R_MAX];	/* every interval, short ones included */
 	__u32 off_cnt[HT_R_MAX];
@@ -141,7 +156,7 @@ struct ht_agg_key {
 	__u64 stack;		/* ht_pystack id in pystacks, 0: none */
 	__u64 kstack;		/* ht_kstack id in kstacks, 0: none */
 	__u64 wk_stack;		/* waker's Python stack id, 0: none */
-	__u32 wk_tid;		/* 0: none / interrupt */
+	__u32 pad;
 	__u16 reason;
 	__s16 syscall;
 };
@@ -152,14 +167,27 @@ struct ht_agg_val {
 	__u64 last_ts;
 	__u32 count;
 	__s32 fd;		/* last fd blocked on, -1 none */
+	/* the waker of the longest block */
+	__u32 wk_tid;		/* 0: none (timeout) */
 	__u32 wk_pid;
 	__u32 wk_flags;
+	__u32 pad;
 	struct ht_sockaddr sock;
 	char wk_comm[16];
+	__u64 wk_tstate;
+};
+
+/* On-CPU samples (map oncpu). */
+struct ht_oncpu_key {
+	__u32 pid;
+	__u32 tid;
+	__u64 stack;
 };
 
 enum ht_event_type {
 	HT_EV_BLOCK = 1,	/* one long block (or merged blocks in one syscall) */
+	HT_EV_STALL,		/* a loop iteration longer than stall_ns: start_ts, dur_ns, key.tid */
+	HT_EV_SAMPLE,		/* an on-CPU sample of a loop thread: start_ts, key.stack */
 };
 
 struct ht_event {
@@ -172,6 +200,9 @@ struct ht_event {
 	__u32 wk_pid;
 	struct ht_sockaddr sock;
 	char wk_comm[16];
+	__u64 wk_tstate;
+	__u32 wk_flags;
+	__u32 wk_tid;
 };
 
 /* One record per task from the task iterator (iter/task). */
@@ -182,13 +213,23 @@ struct ht_task_info {
 	__u32 state;		/* task __state */
 	__s32 syscall;		/* -1 when not in a syscall */
 	__u64 arg0;
+	/*
+	 * When it last left a CPU, for `dump`'s "blocked for": the scheduler
+	 * clock (rq clock, ns) when it last got a CPU, and how long it then ran
+	 * (CPU time of that stint).  0 when the kernel has no sched_info.
+	 */
+	__u64 last_arrival_ns;	/* sched_info.last_arrival */
+	__u64 last_ran_ns;	/* se.sum_exec_runtime - se.prev_sum_exec_runtime */
 };
 
 /* Read-only config, set between open and load. */
 struct ht_config {
 	__u64 min_block_ns;
+	__u64 stall_ns;		/* loop iterations at least this long are stalls */
 	__u32 max_frames;	/* <= HT_MAX_PY_FRAMES */
 	__u32 self_pid;
+	__u32 loop_tid;		/* --loop-tid: this thread is a loop thread whatever it polls */
+	__u32 pad;
 };
 
 /* Drop and failure counters (in .bss).  Never silently zero. */
@@ -203,6 +244,9 @@ struct ht_stats {
 	__u64 py_truncated;
 	__u64 pend_merged;
 	__u64 long_blocks;
+	__u64 samples;
+	__u64 samples_lost;	/* samples whose stack or aggregate did not fit */
+	__u64 stalls;
 };
 
 #endif /* HT_HANGTRACE_H */

@@ -48,6 +48,24 @@ static __always_inline int ht_syscall_fd_arg(long nr)
 }
 
 /*
+ * ht_is_loop_wait - is syscall @nr (second argument @a1) an event loop's own
+ * wait?  epoll is only ever used that way; poll/ppoll count with two or more
+ * descriptors (a loop always has its wake-up fd besides its sockets), which
+ * keeps out socket timeouts (poll on one fd).
+ */
+static __always_inline int ht_is_loop_wait(long nr, __u64 a1)
+{
+	switch (nr) {
+	case HT_NR_epoll_wait: case HT_NR_epoll_pwait: case HT_NR_epoll_pwait2:
+		return 1;
+	case HT_NR_poll: case HT_NR_ppoll:
+		return a1 >= 2;
+	default:
+		return 0;
+	}
+}
+
+/*
  * ht_classify - the reason for a thread blocked in syscall @nr (-1: none).
  * @arg0: first argument (futex address, fd, nfds); [@gil_lo, @gil_hi): the
  * GIL's futex range(s); @fd_kind: type of the fd the call waits on, where known.

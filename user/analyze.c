@@ -10,7 +10,9 @@
 #include "analyze.h"
 #include "ksyms.h"
 #include "log.h"
+#include "loops.h"
 #include "procmem.h"
+#include "procthread.h"
 #include "pyproc.h"
 #include "pysym.h"
 #include "pywalk_user.h"
@@ -18,6 +20,7 @@
 #include "report.h"
 #include "sockpeer.h"
 #include "strmap.h"
+#include "syscalls.h"
 #include "tracer.h"
 
 int analyze__init(struct analyze *a, const struct pyproc *p, struct tracer *tr)
@@ -54,26 +57,8 @@ void analyze__fini(struct analyze *a)
 	strmap__free(a->fd_desc);
 	strmap__free(a->names);
 	strmap__free(a->seen_stacks);
+	timeline__free(&a->tl);
 	memset(a, 0, sizeof(*a));
-}
-
-static void read_comm(uint32_t pid, uint32_t tid, char *out, size_t outsz)
-{
-	char path[64];
-	size_t n;
-	FILE *f;
-
-	out[0] = 0;
-	snprintf(path, sizeof(path), "/proc/%u/task/%u/comm", pid, tid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	if (fgets(out, outsz, f)) {
-		n = strlen(out);
-		if (n && out[n - 1] == '\n')
-			out[n - 1] = 0;
-	}
-	fclose(f);
 }
 
 static void remember_name(struct analyze *a, uint32_t pid, uint32_t tid)
@@ -82,7 +67,7 @@ static void remember_name(struct analyze *a, uint32_t pid, uint32_t tid)
 
 	if (!tid || strmap__get(a->names, &tid, sizeof(tid)))
 		return;
-	read_comm(pid, tid, comm, sizeof(comm));
+	procthread__comm(pid, tid, comm, sizeof(comm));
 	if (comm[0])
 		strmap__set(a->names, &tid, sizeof(tid), comm);
 }
@@ -107,14 +92,19 @@ void analyze__on_event(struct analyze *a, const struct ht_event *e)
 {
 	char desc[256];
 
-	if (e->type != HT_EV_BLOCK || e->key.pid != (__u32)a->p->pid)
+	if (e->key.pid != (__u32)a->p->pid)
+		return;
+	timeline__add(&a->tl, e);
+	if (e->type == HT_EV_SAMPLE)
+		prime_stack(a, e->key.stack);
+	if (e->type != HT_EV_BLOCK)
 		return;
 	prime_stack(a, e->key.stack);
 	if (e->wk_pid == e->key.pid)
 		prime_stack(a, e->key.wk_stack);
 	remember_name(a, e->key.pid, e->key.tid);
-	if (e->key.wk_tid)
-		remember_name(a, e->wk_pid, e->key.wk_tid);
+	if (e->wk_tid)
+		remember_name(a, e->wk_pid, e->wk_tid);
 	/* the socket's addresses as BPF saw them; else what /proc says now */
 	if (e->fd >= 0 && (e->key.reason == HT_R_SOCKET || e->key.reason == HT_R_IO) &&
 	    (!sockaddr_describe(&e->sock, desc, sizeof(desc)) ||
@@ -148,7 +138,7 @@ static int build_stack(struct analyze *a, const struct ht_pystack *st, struct rs
 	return 0;
 }
 
-static int build_stack_id(struct analyze *a, uint64_t id, struct rstack *out)
+int analyze__stack(struct analyze *a, uint64_t id, struct rstack *out)
 {
 	struct ht_pystack st;
 
@@ -179,102 +169,16 @@ static int build_kstack(struct analyze *a, uint64_t id, struct rblocker *b)
 	return 0;
 }
 
-/* /proc/PID/task/TID/stack: "[<0>] futex_wait_queue+0x63/0xa0" per line. */
-static int proc_kstack(uint32_t pid, uint32_t tid, struct rblocker *b)
-{
-	char path[64], line[256], name[200];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%u/task/%u/stack", pid, tid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	b->kstack = calloc(HT_MAX_KSTACK, sizeof(char *));
-	if (!b->kstack) {
-		fclose(f);
-		return -ENOMEM;
-	}
-	while (b->kdepth < HT_MAX_KSTACK && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "[<%*[0-9a-fx]>] %199[^+ \n]", name) != 1)
-			continue;
-		b->kstack[b->kdepth] = strdup(name);
-		if (!b->kstack[b->kdepth])
-			break;
-		b->kdepth++;
-	}
-	fclose(f);
-	return 0;
-}
-
-/* /proc/PID/task/TID/syscall: "nr arg0 .. arg5 sp pc", "running" or "-1 sp pc". */
-static int proc_syscall(uint32_t pid, uint32_t tid, long *nr, unsigned long long args[6])
-{
-	char path[64], buf[512];
-	FILE *f;
-	int n;
-
-	snprintf(path, sizeof(path), "/proc/%u/task/%u/syscall", pid, tid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return -EIO;
-	}
-	fclose(f);
-	memset(args, 0, 6 * sizeof(args[0]));
-	n = sscanf(buf, "%ld %llx %llx %llx %llx %llx %llx", nr, &args[0], &args[1], &args[2],
-		   &args[3], &args[4], &args[5]);
-	return n >= 1 ? 0 : -EINVAL;
-}
-
-static int fd_kind_of(uint32_t pid, long fd)
-{
-	char path[64], target[64];
-	ssize_t n;
-
-	if (fd < 0)
-		return HT_FD_UNKNOWN;
-	snprintf(path, sizeof(path), "/proc/%u/fd/%ld", pid, fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return HT_FD_UNKNOWN;
-	target[n] = 0;
-	return !strncmp(target, "socket:", 7) ? HT_FD_SOCKET : HT_FD_OTHER;
-}
-
 /* Classify a thread that is blocked right now, from /proc. */
 static void classify_now(struct analyze *a, uint32_t tid, struct rblocker *b)
 {
-	unsigned long long args[6];
-	long nr = -1, fd = -1;
-	__u64 cls = 0;
-	int32_t pfd;
+	struct procthread_wait w;
 
-	b->syscall = -1;
-	b->reason = HT_R_OTHER;
-	b->fd = -1;
-	if (proc_syscall(a->p->pid, tid, &nr, args))
-		return;
-	b->syscall = nr;
-	cls = args[0];
-	if (nr == HT_NR_poll || nr == HT_NR_ppoll) {
-		cls = args[1];
-		if (args[1] >= 1 && !procmem__read(a->mem, args[0], &pfd, sizeof(pfd)))
-			fd = pfd;
-	} else if (ht_syscall_fd_arg(nr) ||
-		   ht_classify(nr, 0, a->bpf_proc.gil_lo, a->bpf_proc.gil_hi, 0) == HT_R_SOCKET) {
-		fd = (long)args[0];
-	}
-	b->reason = ht_classify(nr, cls, a->bpf_proc.gil_lo, a->bpf_proc.gil_hi,
-				fd_kind_of(a->p->pid, fd));
-	if (fd >= 0 && nr != HT_NR_futex) {
-		char desc[256];
-
-		b->fd = fd;
-		if (!fd_describe(a->p->pid, fd, desc, sizeof(desc)))
-			b->fd_desc = strdup(desc);
-	}
+	procthread__classify(a->p->pid, tid, a->mem, &a->bpf_proc, &w);
+	b->syscall = w.syscall;
+	b->reason = w.reason;
+	b->fd = w.fd;
+	b->fd_desc = w.fd_desc;
 }
 
 struct builder {
@@ -323,7 +227,24 @@ static struct rthread *get_thread(struct builder *bd, uint32_t tid)
 	return tmp;
 }
 
-static int add_aggregates(struct analyze *a, struct builder *bd, const struct tracer_snapshot *s)
+/* The thread whose PyThreadState is @ts, by pthread_self() == FS base (< 3.11). */
+static uint32_t tid_of_tstate(struct analyze *a, const struct ht_task_info *tasks, size_t n,
+			      uint64_t ts)
+{
+	uint64_t pthread_id = 0;
+	size_t i;
+
+	if (!ts || a->bpf_proc.ts_thread_id < 0 ||
+	    procmem__read_u64(a->mem, ts + a->bpf_proc.ts_thread_id, &pthread_id))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (tasks[i].fsbase == pthread_id)
+			return tasks[i].tid;
+	return 0;
+}
+
+static int add_aggregates(struct analyze *a, struct builder *bd, const struct tracer_snapshot *s,
+			  const struct ht_task_info *tasks, size_t nr_tasks)
 {
 	const char *name, *desc;
 	char descbuf[128];
@@ -347,8 +268,12 @@ static int add_aggregates(struct analyze *a, struct builder *bd, const struct tr
 		b->total_ns = v->total_ns;
 		b->max_ns = v->max_ns;
 		b->count = v->count;
+		b->key = *k;
 		b->stack_id = k->stack;
-		b->wk_tid = k->wk_tid;
+		b->wk_gil_holder = v->wk_flags & HT_WK_GIL_HOLDER;
+		b->wk_tid = v->wk_tid;
+		if (!b->wk_tid && b->wk_gil_holder)
+			b->wk_tid = tid_of_tstate(a, tasks, nr_tasks, v->wk_tstate);
 		b->wk_pid = v->wk_pid;
 		b->wk_timer = v->wk_flags & HT_WK_TIMER;
 		b->fd = (k->reason == HT_R_SOCKET || k->reason == HT_R_IO) ? v->fd : -1;
@@ -358,16 +283,16 @@ static int add_aggregates(struct analyze *a, struct builder *bd, const struct tr
 		if (desc)
 			b->fd_desc = strdup(desc);
 		/* the name it had when it woke us; a thread renamed later keeps that */
-		name = k->wk_tid ? strmap__get(a->names, &k->wk_tid, sizeof(k->wk_tid)) : NULL;
-		if (k->wk_tid && v->wk_comm[0])
+		name = v->wk_tid ? strmap__get(a->names, &v->wk_tid, sizeof(v->wk_tid)) : NULL;
+		if (v->wk_tid && v->wk_comm[0])
 			snprintf(b->wk_name, sizeof(b->wk_name), "%.16s", v->wk_comm);
 		else if (name)
 			snprintf(b->wk_name, sizeof(b->wk_name), "%s", name);
-		else if (k->wk_tid)
-			read_comm(v->wk_pid, k->wk_tid, b->wk_name, sizeof(b->wk_name));
-		err = build_stack_id(a, k->stack, &b->stack);
+		else if (v->wk_tid)
+			procthread__comm(v->wk_pid, v->wk_tid, b->wk_name, sizeof(b->wk_name));
+		err = analyze__stack(a, k->stack, &b->stack);
 		if (!err && v->wk_pid == k->pid)
-			err = build_stack_id(a, k->wk_stack, &b->wk_stack);
+			err = analyze__stack(a, k->wk_stack, &b->wk_stack);
 		if (!err)
 			err = build_kstack(a, k->kstack, b);
 		if (err)
@@ -394,6 +319,10 @@ static int add_open_block(struct analyze *a, struct builder *bd, const struct ht
 	classify_now(a, ti->tid, &tmp);
 	if (pending_reason >= 0)
 		tmp.reason = pending_reason;
+	if (tmp.reason == HT_R_IDLE) {
+		free(tmp.fd_desc);
+		return 0;	/* waiting for work is not a blocker */
+	}
 	ts = pywalk__find_tstate(&a->bpf_proc, a->mem, ti->tid, ti->fsbase);
 	memset(&st, 0, sizeof(st));
 	if (ts)
@@ -435,7 +364,7 @@ static int add_open_block(struct analyze *a, struct builder *bd, const struct ht
 	b->stack_id = id;
 	err = build_stack(a, &st, &b->stack);
 	if (!err)
-		err = proc_kstack(a->p->pid, ti->tid, b);
+		err = procthread__kstack(a->p->pid, ti->tid, &b->kstack, &b->kdepth);
 	return err;
 }
 
@@ -448,6 +377,13 @@ static int cmp_blocker(const void *x, const void *y)
 	return a->tid < b->tid ? -1 : a->tid > b->tid;
 }
 
+static const struct rblocker *sort_blockers;
+
+static int cmp_blocker_idx(const void *x, const void *y)
+{
+	return cmp_blocker(&sort_blockers[*(const size_t *)x], &sort_blockers[*(const size_t *)y]);
+}
+
 static int cmp_thread(const void *x, const void *y)
 {
 	const struct rthread *a = x, *b = y;
@@ -455,26 +391,48 @@ static int cmp_thread(const void *x, const void *y)
 	return a->tid < b->tid ? -1 : a->tid > b->tid;
 }
 
-static void read_cmdline(pid_t pid, struct report *r)
+/*
+ * Drop the blockers folded into idle time, rank the rest (largest first) and
+ * point the stalls at their blockers' new places.
+ */
+static int finish_blockers(struct report *r)
 {
-	char path[64], buf[4096];
-	size_t n, i;
-	FILE *f;
+	size_t i, n = 0, *order;
+	struct rblocker *sorted;
+	int *where;
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	while (n && !buf[n - 1])
-		n--;
-	for (i = 0; i < n; i++)
-		if (!buf[i])
-			buf[i] = ' ';
-	buf[n] = 0;
-	if (n)
-		r->cmdline = strdup(buf);
+	order = calloc(r->nr_blockers + 1, sizeof(*order));
+	where = calloc(r->nr_blockers + 1, sizeof(*where));
+	sorted = calloc(r->nr_blockers + 1, sizeof(*sorted));
+	if (!order || !where || !sorted) {
+		free(order);
+		free(where);
+		free(sorted);
+		return -ENOMEM;
+	}
+	for (i = 0; i < r->nr_blockers; i++) {
+		where[i] = -1;
+		if (!r->blockers[i].removed)
+			order[n++] = i;
+	}
+	sort_blockers = r->blockers;
+	qsort(order, n, sizeof(*order), cmp_blocker_idx);
+	for (i = 0; i < n; i++) {
+		sorted[i] = r->blockers[order[i]];
+		where[order[i]] = i;
+	}
+	for (i = 0; i < r->nr_blockers; i++)
+		if (r->blockers[i].removed)
+			blocker_free(&r->blockers[i]);
+	for (i = 0; i < r->nr_stalls; i++)
+		if (r->stalls[i].blocker >= 0)
+			r->stalls[i].blocker = where[r->stalls[i].blocker];
+	free(r->blockers);
+	r->blockers = sorted;
+	r->nr_blockers = n;
+	free(order);
+	free(where);
+	return 0;
 }
 
 int analyze__report(struct analyze *a, struct report *r)
@@ -495,7 +453,7 @@ int analyze__report(struct analyze *a, struct report *r)
 	r->start_unix_ns = a->start_unix_ns;
 	r->min_block_ns = a->min_block_ns;
 	r->target_exited = a->target_exited;
-	read_cmdline(a->p->pid, r);
+	r->cmdline = procthread__cmdline(a->p->pid);
 
 	err = tracer__snapshot(a->tr, &snap);
 	if (err)
@@ -506,7 +464,7 @@ int analyze__report(struct analyze *a, struct report *r)
 	if (!a->target_exited && tracer__task_info(a->tr, a->p->pid, &tasks, &nr_tasks))
 		nr_tasks = 0;
 
-	err = add_aggregates(a, &bd, &snap);
+	err = add_aggregates(a, &bd, &snap, tasks, nr_tasks);
 	if (err)
 		goto cleanup;
 
@@ -579,15 +537,75 @@ int analyze__report(struct analyze *a, struct report *r)
 		for (k = 0; k < HT_R_MAX; k++)
 			rt->off_ns += rt->reason_ns[k];
 		name = strmap__get(a->names, &rt->tid, sizeof(rt->tid));
-		read_comm(a->p->pid, rt->tid, rt->name, sizeof(rt->name));
+		procthread__comm(a->p->pid, rt->tid, rt->name, sizeof(rt->name));
 		if (!rt->name[0] && name)
 			snprintf(rt->name, sizeof(rt->name), "%s", name);
 	}
 	qsort(r->threads, r->nr_threads, sizeof(*r->threads), cmp_thread);
-	qsort(r->blockers, r->nr_blockers, sizeof(*r->blockers), cmp_blocker);
+
+	/* Event loops: idle time, on-CPU blockers, stalls and their blame, hints */
+	{
+		struct loops_in li = {
+			.snap = &snap,
+			.tl = &a->tl,
+			.now_ns = now,
+			.start_ns = a->start_mono_ns,
+			.stall_ns = a->stall_ns,
+			.loop_tid = a->loop_tid,
+			.sample_hz = a->sample_hz,
+		};
+
+		err = loops__analyze(a, r, &li);
+		if (err)
+			goto cleanup;
+	}
+	r->stall_threshold_ns = a->stall_ns;
+	r->sample_hz = a->sample_hz;
+	err = finish_blockers(r);
+	if (err)
+		goto cleanup;
 	r->unreadable_code = pysym__failures(a->sym);
 cleanup:
 	free(tasks);
 	tracer_snapshot__free(&snap);
 	return err;
+}
+
+void analyze__announce_stall(struct analyze *a, uint32_t tid, double secs, FILE *f)
+{
+	struct ht_task_info ti = { .tid = tid };
+	struct rblocker b = { .fd = -1 };
+	struct ht_pystack st;
+	struct ht_thread t;
+	uint64_t ts;
+	const char *sc;
+	int i;
+
+	/* the tstate of a pre-3.11 thread is found by its FS base */
+	if (!tracer__thread(a->tr, tid, &t))
+		ti.fsbase = t.fsbase;
+	ts = pywalk__find_tstate(&a->bpf_proc, a->mem, tid, ti.fsbase);
+	memset(&st, 0, sizeof(st));
+	if (ts)
+		pywalk__stack(&a->bpf_proc, a->mem, ts, &st, a->max_frames);
+	classify_now(a, tid, &b);
+	if (build_stack(a, &st, &b.stack))
+		return;
+	sc = syscall_name(b.syscall);
+	fprintf(f, "hangtrace: STALL: event loop thread %u has not returned to its loop for %.1f s; now: ",
+		tid, secs);
+	if (b.syscall < 0)
+		fputs("running", f);
+	else
+		fprintf(f, "%s%s%s%s", reason_name(b.reason), sc ? " (" : "", sc ? sc : "", sc ? ")" : "");
+	fputc('\n', f);
+	for (i = 0; i < b.stack.depth && i < 10; i++) {
+		fputs("hangtrace:     ", f);
+		report__put_clean(f, b.stack.frames[i].function);
+		fputs(" (", f);
+		report__put_clean(f, b.stack.frames[i].file);
+		fprintf(f, ":%d)\n", b.stack.frames[i].line);
+	}
+	fflush(f);
+	blocker_free(&b);
 }

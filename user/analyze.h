@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "hangtrace.h"
+#include "timeline.h"
 
 struct ksyms;
 struct procmem;
@@ -29,8 +30,12 @@ struct analyze {
 	uint64_t start_mono_ns;
 	uint64_t start_unix_ns;
 	uint64_t min_block_ns;
+	uint64_t stall_ns;
+	uint32_t loop_tid;
+	uint32_t sample_hz;
 	uint32_t max_frames;
 	bool target_exited;
+	struct timeline tl;		/* blocks, stalls and loop samples, for stall blame */
 };
 
 /* analyze__init - set up @a for process @p; 0 or -errno. */
@@ -43,6 +48,17 @@ void analyze__fini(struct analyze *a);
  * peer, the waker's name), so a process that exits later is still reported.
  */
 void analyze__on_event(struct analyze *a, const struct ht_event *e);
+
+/* analyze__stack - the symbolized Python stack @id into @out.  0 or -ENOMEM. */
+struct rstack;
+int analyze__stack(struct analyze *a, uint64_t id, struct rstack *out);
+
+/*
+ * analyze__announce_stall - one stall in progress, on @f: thread @tid has not
+ * returned to its event loop for @secs; where it is stuck and why, read now.
+ */
+#include <stdio.h>
+void analyze__announce_stall(struct analyze *a, uint32_t tid, double secs, FILE *f);
 
 /* analyze__report - build the report at the end of the window.  0 or -errno. */
 int analyze__report(struct analyze *a, struct report *r);

@@ -34,6 +34,10 @@ enum {
 	OPT_MIN_BLOCK = 1000,
 	OPT_FORMAT,
 	OPT_MAX_FRAMES,
+	OPT_STALL,
+	OPT_LOOP_TID,
+	OPT_ALERT,
+	OPT_SAMPLE_HZ,
 };
 
 static const struct argp_option opts[] = {
@@ -44,6 +48,11 @@ static const struct argp_option opts[] = {
 	{ "output", 'o', "FILE", 0, "Write the report to FILE (atomically) instead of stdout", 0 },
 	{ "max-frames", OPT_MAX_FRAMES, "N", 0, "Python frames kept per stack, 1-128 (default 128)", 0 },
 	{ "verbose", 'v', NULL, 0, "More diagnostics; -vv adds libbpf debug output", 0 },
+	{ NULL, 0, NULL, OPTION_DOC, "Event loops (asyncio, uvloop, eventlet, gevent, tornado, twisted):", 1 },
+	{ "stall", OPT_STALL, "MS", 0, "A loop iteration this long is a stall (default 100)", 1 },
+	{ "loop-tid", OPT_LOOP_TID, "TID", 0, "Treat this thread as the event loop (default: detected)", 1 },
+	{ "alert", OPT_ALERT, "SECONDS", 0, "Announce a stall on stderr while it lasts longer than this (default 1; 0: off)", 1 },
+	{ "sample-hz", OPT_SAMPLE_HZ, "HZ", 0, "On-CPU samples per second and CPU (default 199; 0: off)", 1 },
 	{},
 };
 
@@ -97,6 +106,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	struct env *env = state->input;
 	uint64_t v;
+	pid_t tid;
 
 	switch (key) {
 	case 'p':
@@ -138,6 +148,32 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			return EINVAL;
 		}
 		env->max_frames = v;
+		break;
+	case OPT_STALL:
+		if (parse_duration(arg, 1000000ULL, &env->stall_ns) || !env->stall_ns) {
+			p_err("invalid --stall '%s': expected milliseconds, e.g. 100 or 50ms", arg);
+			return EINVAL;
+		}
+		break;
+	case OPT_ALERT:
+		if (parse_duration(arg, 1000000000ULL, &env->alert_ns)) {
+			p_err("invalid --alert '%s': expected seconds, e.g. 1 or 0.5 (0: off)", arg);
+			return EINVAL;
+		}
+		break;
+	case OPT_LOOP_TID:
+		if (parse_pid(arg, &tid)) {
+			p_err("invalid --loop-tid '%s': expected a thread id", arg);
+			return EINVAL;
+		}
+		env->loop_tid = tid;
+		break;
+	case OPT_SAMPLE_HZ:
+		if (parse_duration(arg, 1, &v) || v > 10000) {
+			p_err("invalid --sample-hz '%s': expected 0-10000", arg);
+			return EINVAL;
+		}
+		env->sample_hz = v;
 		break;
 	case 'v':
 		env->verbose++;

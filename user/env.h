@@ -22,6 +22,10 @@ struct env {
 	const char *output;		/* NULL: stdout */
 	int verbose;
 	uint32_t max_frames;
+	uint64_t stall_ns;		/* --stall */
+	uint64_t alert_ns;		/* --alert; 0: off */
+	uint32_t loop_tid;		/* --loop-tid */
+	uint32_t sample_hz;		/* --sample-hz; 0: no on-CPU sampling */
 };
 
 /*

@@ -69,6 +69,9 @@ int main(int argc, char **argv)
 		.min_block_ns = 1000000,
 		.format = FMT_TEXT,
 		.max_frames = HT_MAX_PY_FRAMES,
+		.stall_ns = 100000000ULL,
+		.alert_ns = 1000000000ULL,
+		.sample_hz = 199,
 	};
 	struct trace_opts topts = {};
 	struct sigaction sa = {};
@@ -111,6 +114,10 @@ int main(int argc, char **argv)
 	topts.duration_ns = env.duration_ns;
 	topts.min_block_ns = env.min_block_ns;
 	topts.max_frames = env.max_frames;
+	topts.stall_ns = env.stall_ns;
+	topts.alert_ns = env.alert_ns;
+	topts.loop_tid = env.loop_tid;
+	topts.sample_hz = env.sample_hz;
 	topts.stop = &exiting;
 	err = trace__run(proc, &topts, &rep);
 	if (err)

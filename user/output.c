@@ -10,9 +10,16 @@
 #include "output.h"
 #include "report.h"
 
-static int write_fmt(const struct report *r, enum out_format fmt, FILE *f)
+struct report_out {
+	const struct report *r;
+	enum out_format fmt;
+};
+
+static int write_fmt(void *ctx, FILE *f)
 {
-	switch (fmt) {
+	const struct report *r = ((struct report_out *)ctx)->r;
+
+	switch (((struct report_out *)ctx)->fmt) {
 	case FMT_JSON:
 		return report__write_json(r, f);
 	case FMT_FOLDED:
@@ -25,14 +32,21 @@ static int write_fmt(const struct report *r, enum out_format fmt, FILE *f)
 
 int output__write(const struct report *r, enum out_format fmt, const char *path)
 {
+	struct report_out ro = { .r = r, .fmt = fmt };
+
+	return output__write_with(path, write_fmt, &ro);
+}
+
+int output__write_with(const char *path, int (*write_fn)(void *ctx, FILE *f), void *ctx)
+{
 	char *tmp = NULL;
 	FILE *f = NULL;
 	int fd = -1, err = 0;
 
 	if (!path) {
-		if (write_fmt(r, fmt, stdout) || fflush(stdout)) {
+		if (write_fn(ctx, stdout) || fflush(stdout)) {
 			err = -errno ? -errno : -EIO;
-			p_err("writing the report to stdout failed: %s", strerror(-err));
+			p_err("writing to stdout failed: %s", strerror(-err));
 		}
 		return err;
 	}
@@ -51,7 +65,7 @@ int output__write(const struct report *r, enum out_format fmt, const char *path)
 		unlink(tmp);
 		goto cleanup;
 	}
-	if (fchmod(fd, 0644) || write_fmt(r, fmt, f) || fflush(f) || fsync(fd)) {
+	if (fchmod(fd, 0644) || write_fn(ctx, f) || fflush(f) || fsync(fd)) {
 		err = errno ? -errno : -EIO;
 		p_err("writing %s failed: %s", path, strerror(-err));
 		fclose(f);

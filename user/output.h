@@ -2,6 +2,8 @@
 #ifndef HT_OUTPUT_H
 #define HT_OUTPUT_H
 
+#include <stdio.h>
+
 #include "env.h"
 
 struct report;
@@ -12,5 +14,11 @@ struct report;
  * it is complete or absent, never truncated.  0 or -errno (error printed).
  */
 int output__write(const struct report *r, enum out_format fmt, const char *path);
+
+/*
+ * output__write_with - the same for any content: @write_fn(@ctx, f) writes it
+ * and returns 0, or non-zero with errno set.  0 or -errno (error printed).
+ */
+int output__write_with(const char *path, int (*write_fn)(void *ctx, FILE *f), void *ctx);
 
 #endif

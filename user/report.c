@@ -15,6 +15,8 @@ static const char *const reason_names[HT_R_MAX] = {
 	[HT_R_CHILD] = "child",
 	[HT_R_PAGEFAULT] = "page-fault",
 	[HT_R_RUNQUEUE] = "runqueue",
+	[HT_R_IDLE] = "idle",
+	[HT_R_CPU] = "cpu",
 };
 
 const char *reason_name(int reason)
@@ -26,6 +28,8 @@ const char *reason_name(int reason)
 
 const char *blocker_kind(const struct rblocker *b)
 {
+	if (b->on_cpu)
+		return "on-cpu";
 	if (b->reason == HT_R_GIL)
 		return "gil";
 	if (b->reason == HT_R_RUNQUEUE)
@@ -44,24 +48,32 @@ static void stack_free(struct rstack *s)
 	free(s->frames);
 }
 
+void blocker_free(struct rblocker *b)
+{
+	int j;
+
+	stack_free(&b->stack);
+	stack_free(&b->wk_stack);
+	stack_free(&b->wk_busy_stack);
+	for (j = 0; j < b->kdepth; j++)
+		free(b->kstack[j]);
+	free(b->kstack);
+	free(b->fd_desc);
+	memset(b, 0, sizeof(*b));
+}
+
 void report__free(struct report *r)
 {
 	size_t i;
-	int j;
 
 	if (!r)
 		return;
-	for (i = 0; i < r->nr_blockers; i++) {
-		struct rblocker *b = &r->blockers[i];
-
-		stack_free(&b->stack);
-		stack_free(&b->wk_stack);
-		for (j = 0; j < b->kdepth; j++)
-			free(b->kstack[j]);
-		free(b->kstack);
-		free(b->fd_desc);
-	}
+	for (i = 0; i < r->nr_blockers; i++)
+		blocker_free(&r->blockers[i]);
 	free(r->blockers);
+	for (i = 0; i < r->nr_stalls; i++)
+		free(r->stalls[i].coro);
+	free(r->stalls);
 	free(r->threads);
 	free(r->exe);
 	free(r->cmdline);
@@ -73,7 +85,7 @@ void report__free(struct report *r)
  * Text output.  Names come from the target and are untrusted: control
  * characters (terminal escapes) are shown as \xNN.
  */
-static void put_clean(FILE *f, const char *s)
+void report__put_clean(FILE *f, const char *s)
 {
 	for (; s && *s; s++) {
 		unsigned char c = *s;
@@ -100,9 +112,9 @@ static void print_stack(FILE *f, const struct rstack *s, const char *indent)
 	}
 	for (i = 0; i < s->depth; i++) {
 		fprintf(f, "%s", indent);
-		put_clean(f, s->frames[i].function);
+		report__put_clean(f, s->frames[i].function);
 		fputs("  (", f);
-		put_clean(f, s->frames[i].file);
+		report__put_clean(f, s->frames[i].file);
 		if (s->frames[i].line >= 0)
 			fprintf(f, ":%d", s->frames[i].line);
 		fputs(")\n", f);
@@ -118,6 +130,18 @@ static void print_blocker(FILE *f, const struct rblocker *b)
 	const char *sc = syscall_name(b->syscall);
 	int i;
 
+	if (b->on_cpu) {
+		fprintf(f, "  %8.3f s  on-CPU  %u sample%s", secs(b->total_ns), b->count,
+			b->count == 1 ? "" : "s");
+		if (b->stall_ns)
+			fprintf(f, ", %.3f s inside %u stall%s", secs(b->stall_ns), b->stall_count,
+				b->stall_count == 1 ? "" : "s");
+		fputc('\n', f);
+		print_stack(f, &b->stack, "        ");
+		if (b->hint)
+			fprintf(f, "      hint: %s\n", b->hint);
+		return;
+	}
 	fprintf(f, "  %8.3f s  %s", secs(b->total_ns), reason_name(b->reason));
 	if (sc)
 		fprintf(f, " (%s)", sc);
@@ -125,12 +149,15 @@ static void print_blocker(FILE *f, const struct rblocker *b)
 		fputs(b->fd >= 0 ? "  fd " : "  ", f);
 		if (b->fd >= 0)
 			fprintf(f, "%d -> ", b->fd);
-		put_clean(f, b->fd_desc);
+		report__put_clean(f, b->fd_desc);
 	}
 	fprintf(f, "  %u block%s, max %.3f s", b->count, b->count == 1 ? "" : "s",
 		secs(b->max_ns));
 	if (b->still_blocked)
 		fputs(", STILL BLOCKED at the end", f);
+	if (b->stall_ns)
+		fprintf(f, ", %.3f s inside %u stall%s", secs(b->stall_ns), b->stall_count,
+			b->stall_count == 1 ? "" : "s");
 	fputc('\n', f);
 	print_stack(f, &b->stack, "        ");
 	if (b->kdepth) {
@@ -141,11 +168,18 @@ static void print_blocker(FILE *f, const struct rblocker *b)
 	}
 	if (b->wk_timer) {
 		fputs("      woken by: its timeout (no thread woke it)\n", f);
+	} else if (b->wk_gil_holder) {
+		fprintf(f, "      GIL held by: thread %u", b->wk_tid);
+		if (b->wk_pid != b->pid)
+			fprintf(f, " of process %u", b->wk_pid);
+		fputc('\n', f);
+		if (b->wk_stack.depth)
+			print_stack(f, &b->wk_stack, "          ");
 	} else if (b->wk_tid) {
 		fprintf(f, "      woken by: thread %u", b->wk_tid);
 		if (b->wk_name[0]) {
 			fputs(" \"", f);
-			put_clean(f, b->wk_name);
+			report__put_clean(f, b->wk_name);
 			fputc('"', f);
 		}
 		if (b->wk_pid != b->pid)
@@ -153,6 +187,16 @@ static void print_blocker(FILE *f, const struct rblocker *b)
 		fputc('\n', f);
 		if (b->wk_stack.depth)
 			print_stack(f, &b->wk_stack, "          ");
+		else
+			fputs("          (no Python frames when it woke us: a thread exiting, or native code)\n", f);
+	}
+	if (b->wk_busy_ns) {
+		const char *bsc = syscall_name(b->wk_busy_syscall);
+
+		fprintf(f, "      while we waited, the waker was itself blocked %.3f s in %s%s%s%s:\n",
+			secs(b->wk_busy_ns), reason_name(b->wk_busy_reason), bsc ? " (" : "",
+			bsc ? bsc : "", bsc ? ")" : "");
+		print_stack(f, &b->wk_busy_stack, "          ");
 	}
 	if (b->hint)
 		fprintf(f, "      hint: %s\n", b->hint);
@@ -168,7 +212,7 @@ int report__write_text(const struct report *r, FILE *f)
 	fprintf(f, "hangtrace: process %u", r->pid);
 	if (r->cmdline) {
 		fputs(" (", f);
-		put_clean(f, r->cmdline);
+		report__put_clean(f, r->cmdline);
 		fputc(')', f);
 	}
 	fprintf(f, "\n  exe %s, Python %s, %zu thread%s, traced %.2f s, blocks >= %.3g ms recorded\n",
@@ -193,7 +237,7 @@ int report__write_text(const struct report *r, FILE *f)
 		const struct rthread *t = &r->threads[i];
 
 		fprintf(f, "\nThread %u \"", t->tid);
-		put_clean(f, t->name);
+		report__put_clean(f, t->name);
 		fprintf(f, "\"%s%s: on-CPU %.3f s, off-CPU %.3f s", t->tid == r->pid ? " (main)" : "",
 			t->exited ? " (exited)" : "", secs(t->on_ns), secs(t->off_ns));
 		shown = 0;
@@ -206,6 +250,24 @@ int report__write_text(const struct report *r, FILE *f)
 		if (!t->python)
 			fputs("  [no Python thread state]", f);
 		fputc('\n', f);
+		if (t->event_loop) {
+			fprintf(f, "  Event loop: %u stall%s >= %.0f ms", t->stalls,
+				t->stalls == 1 ? "" : "s", r->stall_threshold_ns / 1e6);
+			if (t->stalls)
+				fprintf(f, ", longest %.3f s, %.3f s in all = %.0f%% of %.2f s",
+					secs(t->longest_stall_ns), secs(t->stall_ns),
+					r->duration_ns ? 100.0 * t->stall_ns / r->duration_ns : 0,
+					secs(r->duration_ns));
+			fprintf(f, "; idle (waiting for events) %.3f s\n", secs(t->idle_ns));
+			/* what the stalls were spent on first */
+			for (j = 0; j < r->nr_blockers; j++)
+				if (r->blockers[j].tid == t->tid && r->blockers[j].stall_ns)
+					print_blocker(f, &r->blockers[j]);
+			for (j = 0; j < r->nr_blockers; j++)
+				if (r->blockers[j].tid == t->tid && !r->blockers[j].stall_ns)
+					print_blocker(f, &r->blockers[j]);
+			continue;
+		}
 		for (j = 0; j < r->nr_blockers; j++)
 			if (r->blockers[j].tid == t->tid)
 				print_blocker(f, &r->blockers[j]);

@@ -37,11 +37,31 @@ struct rblocker {
 	char wk_name[64];
 	struct rstack wk_stack;
 	bool wk_timer;			/* the wait timed out */
+	/* what the waker was blocked in itself while this thread waited for it */
+	uint64_t wk_busy_ns;		/* 0: nothing recorded */
+	int wk_busy_reason;
+	int wk_busy_syscall;
+	struct rstack wk_busy_stack;
 	bool still_blocked;
 	char *fd_desc;			/* "127.0.0.1:5432", NULL if none */
 	int fd;
 	bool event_loop;
+	bool on_cpu;			/* kind on-cpu: from samples */
+	bool wk_gil_holder;		/* the "waker" is the GIL's holder when the wait ended */
+	bool removed;			/* folded into idle time */
+	struct ht_agg_key key;		/* to match timeline events; zero for open blocks */
+	uint64_t stall_ns;		/* time of this blocker inside event-loop stalls */
+	uint32_t stall_count;		/* stalls it was blamed for */
 	const char *hint;
+};
+
+struct rstall {
+	uint32_t tid;
+	uint64_t start_ns;		/* from the window's start */
+	uint64_t dur_ns;
+	int blocker;			/* index into blockers, -1: none found */
+	bool in_progress;		/* still stalled when the window closed */
+	char *coro;			/* coroutine/callback that was running, NULL if unknown */
 };
 
 struct rthread {
@@ -50,6 +70,8 @@ struct rthread {
 	bool python;
 	bool event_loop;
 	bool exited;
+	uint32_t stalls;
+	uint64_t stall_ns, longest_stall_ns;
 	uint64_t on_ns, off_ns, idle_ns;
 	uint64_t reason_ns[HT_R_MAX];
 	uint32_t reason_cnt[HT_R_MAX];
@@ -68,6 +90,10 @@ struct report {
 	size_t nr_threads;
 	struct rblocker *blockers;	/* sorted by total_ns, largest first */
 	size_t nr_blockers;
+	struct rstall *stalls;		/* in time order */
+	size_t nr_stalls;
+	uint64_t stall_threshold_ns;
+	uint32_t sample_hz;
 	struct ht_stats stats;
 	uint64_t unreadable_code;	/* code objects that could not be read */
 };
@@ -76,6 +102,9 @@ const char *reason_name(int reason);
 const char *blocker_kind(const struct rblocker *b);
 
 void report__free(struct report *r);
+/* report__put_clean - @s with control characters (terminal escapes) shown as \xNN. */
+void report__put_clean(FILE *f, const char *s);
+void blocker_free(struct rblocker *b);
 
 int report__write_text(const struct report *r, FILE *f);
 int report__write_json(const struct report *r, FILE *f);

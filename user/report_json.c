@@ -88,15 +88,30 @@ static json_object *jblocker(const struct rblocker *b)
 	}
 	if (b->wk_tid && !b->wk_timer) {
 		w = json_object_new_object();
+		json_object_object_add(w, "gil_holder", json_object_new_boolean(b->wk_gil_holder));
 		json_object_object_add(w, "tid", json_object_new_int64(b->wk_tid));
 		json_object_object_add(w, "pid", json_object_new_int64(b->wk_pid));
 		json_object_object_add(w, "name", jstr(b->wk_name));
 		json_object_object_add(w, "stack", jstack(&b->wk_stack));
+		if (b->wk_busy_ns) {
+			json_object *ww = json_object_new_object();
+			const char *bsc = syscall_name(b->wk_busy_syscall);
+
+			json_object_object_add(ww, "reason", jstr(reason_name(b->wk_busy_reason)));
+			json_object_object_add(ww, "syscall", bsc ? jstr(bsc) : NULL);
+			json_object_object_add(ww, "seconds", jsecs(b->wk_busy_ns));
+			json_object_object_add(ww, "stack", jstack(&b->wk_busy_stack));
+			json_object_object_add(w, "while_waiting", ww);
+		} else {
+			json_object_object_add(w, "while_waiting", NULL);
+		}
 		json_object_object_add(o, "waker", w);
 	} else {
 		json_object_object_add(o, "waker", NULL);
 	}
 	json_object_object_add(o, "woken_by_timeout", json_object_new_boolean(b->wk_timer));
+	json_object_object_add(o, "stall_s", jsecs(b->stall_ns));
+	json_object_object_add(o, "stall_count", json_object_new_int64(b->stall_count));
 	json_object_object_add(o, "still_blocked", json_object_new_boolean(b->still_blocked));
 	json_object_object_add(o, "hint", b->hint ? jstr(b->hint) : NULL);
 	return o;
@@ -146,10 +161,34 @@ int report__write_json(const struct report *r, FILE *f)
 				json_object_object_add(by, reason_name(j), jsecs(rt->reason_ns[j]));
 		json_object_object_add(th, "off_cpu_by_reason_s", by);
 		json_object_object_add(th, "exited", json_object_new_boolean(rt->exited));
+		if (rt->event_loop) {
+			json_object_object_add(th, "stalls", json_object_new_int64(rt->stalls));
+			json_object_object_add(th, "stall_s", jsecs(rt->stall_ns));
+			json_object_object_add(th, "longest_stall_s", jsecs(rt->longest_stall_ns));
+		}
 		json_object_array_add(arr, th);
 	}
 	json_object_object_add(root, "threads", arr);
-	json_object_object_add(root, "stalls", json_object_new_array());
+	arr = json_object_new_array();
+	for (i = 0; i < r->nr_stalls; i++) {
+		const struct rstall *st = &r->stalls[i];
+		json_object *so = json_object_new_object(), *task = NULL;
+
+		json_object_object_add(so, "tid", json_object_new_int64(st->tid));
+		json_object_object_add(so, "start_s", jsecs(st->start_ns));
+		json_object_object_add(so, "duration_s", jsecs(st->dur_ns));
+		json_object_object_add(so, "blocker", st->blocker >= 0 ?
+							     json_object_new_int(st->blocker) : NULL);
+		if (st->coro) {
+			task = json_object_new_object();
+			json_object_object_add(task, "name", NULL);
+			json_object_object_add(task, "coro", jstr(st->coro));
+		}
+		json_object_object_add(so, "task", task);
+		json_object_object_add(so, "in_progress", json_object_new_boolean(st->in_progress));
+		json_object_array_add(arr, so);
+	}
+	json_object_object_add(root, "stalls", arr);
 
 	arr = json_object_new_array();
 	for (i = 0; i < r->nr_blockers; i++)
@@ -159,7 +198,7 @@ int report__write_json(const struct report *r, FILE *f)
 	lost_events = r->stats.ringbuf_full;
 	lost = json_object_new_object();
 	json_object_object_add(lost, "events", json_object_new_int64(lost_events));
-	json_object_object_add(lost, "samples", json_object_new_int64(0));
+	json_object_object_add(lost, "samples", json_object_new_int64(r->stats.samples_lost));
 	json_object_object_add(lost, "aggregates", json_object_new_int64(r->stats.agg_full));
 	json_object_object_add(lost, "stacks", json_object_new_int64(r->stats.stacks_full));
 	json_object_object_add(lost, "threads", json_object_new_int64(r->stats.threads_full));

@@ -38,6 +38,33 @@ static int target_gone(pid_t pid)
 	return gone;
 }
 
+/*
+ * A loop thread that has not come back to its poll wait for alert_ns is
+ * stalled right now: say so on stderr, with where it is stuck, while it is
+ * stuck.  Once per stall.
+ */
+struct alerts {
+	uint32_t tid[64];
+	uint64_t announced[64];		/* iter_start of the stall announced */
+	int n;
+};
+
+static void check_live_stalls(struct analyze *an, struct tracer *tr, const struct trace_opts *o,
+			      struct alerts *al, uint64_t now)
+{
+	struct ht_thread t;
+	int i;
+
+	for (i = 0; i < al->n; i++) {
+		if (tracer__thread(tr, al->tid[i], &t) || t.in_poll || !t.iter_start ||
+		    now < t.iter_start + o->alert_ns || al->announced[i] == t.iter_start)
+			continue;
+		al->announced[i] = t.iter_start;
+		analyze__announce_stall(an, al->tid[i], (now - t.iter_start) / 1e9, stderr);
+	}
+}
+
+
 static void on_event(const struct ht_event *e, void *ctx)
 {
 	analyze__on_event(ctx, e);
@@ -46,7 +73,9 @@ static void on_event(const struct ht_event *e, void *ctx)
 int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct report *rep)
 {
 	struct tracer_opts topts = {};
+	struct alerts al = {};
 	struct analyze an = {};
+	unsigned int rounds = 0;
 	struct tracer *tr = NULL;
 	uint64_t start, deadline;
 	int err;
@@ -54,6 +83,9 @@ int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct rep
 	/* Load the BPF programs and tell them about the target */
 	topts.min_block_ns = opts->min_block_ns;
 	topts.max_frames = opts->max_frames;
+	topts.stall_ns = opts->stall_ns ? opts->stall_ns : 100000000ULL;
+	topts.loop_tid = opts->loop_tid;
+	topts.sample_hz = opts->sample_hz;
 	topts.on_event = on_event;
 	topts.ctx = &an;
 	tr = tracer__new(&topts);
@@ -66,6 +98,9 @@ int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct rep
 	}
 	an.min_block_ns = opts->min_block_ns;
 	an.max_frames = opts->max_frames;
+	an.stall_ns = topts.stall_ns;
+	an.loop_tid = opts->loop_tid;
+	an.sample_hz = opts->sample_hz;
 	err = tracer__add_process(tr, p);
 	if (err) {
 		p_err("cannot trace process %d: unusable interpreter layout (%s)", p->pid,
@@ -102,6 +137,14 @@ int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct rep
 			goto cleanup;
 		}
 		err = 0;
+		if (opts->alert_ns) {
+			/* which threads are loops: rescan twice a second */
+			if (rounds++ % 5 == 0) {
+				al.n = tracer__loop_threads(tr, p->pid, opts->loop_tid, al.tid, 64);
+				memset(al.announced + al.n, 0, sizeof(al.announced) - al.n * sizeof(al.announced[0]));
+			}
+			check_live_stalls(&an, tr, opts, &al, clock_ns(CLOCK_MONOTONIC));
+		}
 		if (target_gone(p->pid)) {
 			an.target_exited = true;
 			p_warn("process %d exited during tracing; reporting what was collected", p->pid);

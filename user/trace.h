@@ -13,6 +13,10 @@ struct trace_opts {
 	uint64_t duration_ns;		/* 0: until *stop */
 	uint64_t min_block_ns;
 	uint32_t max_frames;
+	uint64_t stall_ns;		/* event-loop stall threshold (0: 100 ms) */
+	uint64_t alert_ns;		/* announce live stalls longer than this; 0: off */
+	uint32_t loop_tid;		/* 0: detect loop threads */
+	uint32_t sample_hz;		/* 0: no on-CPU sampling */
 	volatile sig_atomic_t *stop;	/* set (by a signal handler) to end tracing */
 	int quiet;			/* no "tracing process" line on stderr */
 };

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <linux/perf_event.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,10 +16,15 @@
 #include "pyproc.h"
 #include "tracer.h"
 
+#define MAX_CPUS 1024
+
 struct tracer {
 	struct hangtrace_bpf *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *iter_link;
+	struct bpf_link *sample_links[MAX_CPUS];
+	int sample_fds[MAX_CPUS];
+	int nr_cpus;
 	struct tracer_opts opts;
 };
 
@@ -40,6 +47,11 @@ struct tracer *tracer__new(const struct tracer_opts *opts)
 	if (!tr)
 		return NULL;
 	tr->opts = *opts;
+	tr->nr_cpus = libbpf_num_possible_cpus();
+	if (tr->nr_cpus > MAX_CPUS)
+		tr->nr_cpus = MAX_CPUS;
+	for (int i = 0; i < MAX_CPUS; i++)
+		tr->sample_fds[i] = -1;
 
 	/* Open BPF application */
 	tr->skel = hangtrace_bpf__open();
@@ -51,6 +63,8 @@ struct tracer *tracer__new(const struct tracer_opts *opts)
 
 	/* Parameterize: minimum block, frame budget, our own pid */
 	tr->skel->rodata->cfg.min_block_ns = opts->min_block_ns;
+	tr->skel->rodata->cfg.stall_ns = opts->stall_ns ? opts->stall_ns : 100000000ULL;
+	tr->skel->rodata->cfg.loop_tid = opts->loop_tid;
 	tr->skel->rodata->cfg.max_frames = opts->max_frames ? opts->max_frames : HT_MAX_PY_FRAMES;
 	tr->skel->rodata->cfg.self_pid = getpid();
 
@@ -97,6 +111,13 @@ int tracer__py_proc(const struct pyproc *p, struct ht_py_proc *out)
 		out->gil_lo[1] = p->gil36_mutex_addr;
 		out->gil_hi[1] = p->gil36_mutex_addr + 40;	/* sizeof(pthread_mutex_t) */
 	}
+	/* who holds the GIL: 3.6 exports the holder; 3.7+ keep it in the GIL state */
+	if (p->minor == 6) {
+		out->gil_holder_addr = p->tstate_current_addr;
+	} else if (p->gil_addr && o->gil_last_holder >= 0 && o->gil_locked >= 0) {
+		out->gil_holder_addr = p->gil_addr + o->gil_last_holder;
+		out->gil_locked_addr = p->gil_addr + o->gil_locked;
+	}
 	out->code_tag_mask = p->traits->code_tag_mask;
 	out->version_hex = p->version_hex;
 	out->interp_next = o->interp_next;
@@ -134,6 +155,38 @@ int tracer__add_process(struct tracer *tr, const struct pyproc *p)
 	return err ? -errno : 0;
 }
 
+/* One software cpu-clock sampler per CPU (works in VMs without a PMU). */
+static int attach_samplers(struct tracer *tr)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.freq = 1,
+		.sample_freq = tr->opts.sample_hz,
+	};
+	int cpu, fd, err;
+
+	for (cpu = 0; cpu < tr->nr_cpus; cpu++) {
+		fd = syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENODEV)
+				continue;	/* CPU offline */
+			err = -errno;
+			p_err("cannot open the cpu-clock sampler on CPU %d: %s", cpu, strerror(-err));
+			return err;
+		}
+		tr->sample_fds[cpu] = fd;
+		tr->sample_links[cpu] = bpf_program__attach_perf_event(tr->skel->progs.handle_sample, fd);
+		if (!tr->sample_links[cpu]) {
+			err = -errno;
+			p_err("cannot attach the sampler on CPU %d: %s", cpu, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 int tracer__attach(struct tracer *tr)
 {
 	int err;
@@ -145,6 +198,8 @@ int tracer__attach(struct tracer *tr)
 		p_err("failed to attach the BPF programs: %s", strerror(-err));
 		return err;
 	}
+	if (tr->opts.sample_hz)
+		return attach_samplers(tr);
 	return 0;
 }
 
@@ -215,6 +270,10 @@ int tracer__snapshot(struct tracer *tr, struct tracer_snapshot *snap)
 	err = dump_hash(tr->skel->maps.offcpu, sizeof(struct ht_agg_key),
 			sizeof(struct ht_agg_val), (void **)&snap->keys, (void **)&snap->vals,
 			&snap->nr_aggs);
+	if (!err)
+		err = dump_hash(tr->skel->maps.oncpu, sizeof(struct ht_oncpu_key), sizeof(__u64),
+				(void **)&snap->oncpu_keys, (void **)&snap->oncpu_vals,
+				&snap->nr_oncpu);
 	if (err) {
 		tracer_snapshot__free(snap);
 		return err;
@@ -230,6 +289,8 @@ void tracer_snapshot__free(struct tracer_snapshot *snap)
 	free(snap->threads);
 	free(snap->keys);
 	free(snap->vals);
+	free(snap->oncpu_keys);
+	free(snap->oncpu_vals);
 	memset(snap, 0, sizeof(*snap));
 }
 
@@ -306,10 +367,50 @@ cleanup:
 	return err;
 }
 
+int tracer__thread(struct tracer *tr, uint32_t tid, struct ht_thread *out)
+{
+	__u32 key = tid;
+
+	if (bpf_map__lookup_elem(tr->skel->maps.threads, &key, sizeof(key), out, sizeof(*out), 0))
+		return -ENOENT;
+	return 0;
+}
+
+int tracer__loop_threads(struct tracer *tr, uint32_t pid, uint32_t loop_tid, uint32_t *tids,
+			 int max)
+{
+	int fd = bpf_map__fd(tr->skel->maps.threads), n = 0;
+	__u32 key, *prev = NULL;
+	struct ht_thread t;
+
+	while (n < max && bpf_map_get_next_key(fd, prev, &key) == 0) {
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &t))
+			continue;
+		if (t.pid == pid && !t.exited && (t.loop_polls || t.tid == loop_tid))
+			tids[n++] = t.tid;
+	}
+	return n;
+}
+
+static void detach_samplers(struct tracer *tr)
+{
+	int cpu;
+
+	for (cpu = 0; cpu < tr->nr_cpus; cpu++) {
+		bpf_link__destroy(tr->sample_links[cpu]);
+		tr->sample_links[cpu] = NULL;
+		if (tr->sample_fds[cpu] >= 0)
+			close(tr->sample_fds[cpu]);
+		tr->sample_fds[cpu] = -1;
+	}
+}
+
 void tracer__detach(struct tracer *tr)
 {
 	if (!tr || !tr->skel)
 		return;
+	detach_samplers(tr);
 	bpf_link__destroy(tr->iter_link);
 	tr->iter_link = NULL;
 	hangtrace_bpf__detach(tr->skel);
@@ -320,6 +421,7 @@ void tracer__free(struct tracer *tr)
 	if (!tr)
 		return;
 	ring_buffer__free(tr->rb);
+	detach_samplers(tr);
 	bpf_link__destroy(tr->iter_link);
 	hangtrace_bpf__destroy(tr->skel);
 	free(tr);

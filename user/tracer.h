@@ -14,6 +14,9 @@ struct tracer;
 
 struct tracer_opts {
 	uint64_t min_block_ns;
+	uint64_t stall_ns;		/* event-loop iterations this long are stalls */
+	uint32_t loop_tid;		/* treat this thread as a loop thread (0: detect) */
+	uint32_t sample_hz;		/* on-CPU samples per second per CPU; 0: none */
 	uint32_t max_frames;
 	/* called for each ring buffer event (may be NULL) */
 	void (*on_event)(const struct ht_event *e, void *ctx);
@@ -39,6 +42,9 @@ struct tracer_snapshot {
 	struct ht_agg_key *keys;
 	struct ht_agg_val *vals;
 	size_t nr_aggs;
+	struct ht_oncpu_key *oncpu_keys;
+	__u64 *oncpu_vals;
+	size_t nr_oncpu;
 	struct ht_stats stats;
 	uint64_t taken_ns;		/* CLOCK_MONOTONIC (== bpf_ktime_get_ns) */
 };
@@ -56,6 +62,16 @@ int tracer__kstack(struct tracer *tr, uint64_t id, struct ht_kstack *out);
  * iterator: *@out is malloc'ed, *@n entries.  0 or -errno.
  */
 int tracer__task_info(struct tracer *tr, pid_t pid, struct ht_task_info **out, size_t *n);
+
+/* tracer__thread - the current state of thread @tid; 0 or -ENOENT. */
+int tracer__thread(struct tracer *tr, uint32_t tid, struct ht_thread *out);
+
+/*
+ * tracer__loop_threads - up to @max threads of @pid that have entered an
+ * event loop's poll wait (or are @loop_tid), into @tids.  Returns how many.
+ */
+int tracer__loop_threads(struct tracer *tr, uint32_t pid, uint32_t loop_tid, uint32_t *tids,
+			 int max);
 
 /* tracer__detach - detach every program (maps stay readable). */
 void tracer__detach(struct tracer *tr);

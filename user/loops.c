@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analyze.h"
+#include "hints.h"
+#include "loops.h"
+#include "report.h"
+#include "timeline.h"
+#include "tracer.h"
+
+/*
+ * Waits for work that are not blocking anything: a worker of a pool parked
+ * until the next job, a server's accept loop.  Matched on the first frame that
+ * is not inside the waiting primitives themselves (threading.py, queue.py,
+ * selectors.py).  Documented in docs/usage.md.
+ */
+static const struct {
+	const char *function;	/* the frame's function ends with this */
+	const char *file;	/* and its file contains this */
+} idle_waits[] = {
+	{ "_worker", "concurrent/futures/thread.py" },		/* ThreadPoolExecutor worker */
+	{ "worker", "multiprocessing/pool.py" },		/* multiprocessing.Pool worker */
+	{ "_handle_workers", "multiprocessing/pool.py" },
+	{ "_handle_tasks", "multiprocessing/pool.py" },
+	{ "_handle_results", "multiprocessing/pool.py" },
+	{ "serve_forever", "socketserver.py" },			/* http.server, socketserver */
+	{ "_queue_management_worker", "concurrent/futures/process.py" },
+	{ "run", "concurrent/futures/process.py" },		/* 3.9+ executor manager thread */
+};
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static int is_primitive_frame(const struct rframe *f)
+{
+	return strstr(f->file, "/threading.py") || strstr(f->file, "/queue.py") ||
+	       strstr(f->file, "/selectors.py");
+}
+
+int loops__is_idle_wait(const struct rblocker *b)
+{
+	const struct rframe *f;
+	size_t i;
+	int j;
+
+	if (b->on_cpu || (b->reason != HT_R_LOCK && b->reason != HT_R_SOCKET &&
+			  b->reason != HT_R_IO))
+		return 0;
+	for (j = 0; j < b->stack.depth; j++) {
+		f = &b->stack.frames[j];
+		if (is_primitive_frame(f))
+			continue;
+		for (i = 0; i < sizeof(idle_waits) / sizeof(idle_waits[0]); i++)
+			if (ends_with(f->function, idle_waits[i].function) &&
+			    strstr(f->file, idle_waits[i].file))
+				return 1;
+		return 0;
+	}
+	return 0;
+}
+
+static struct rthread *find_thread(struct report *r, uint32_t tid)
+{
+	size_t i;
+
+	for (i = 0; i < r->nr_threads; i++)
+		if (r->threads[i].tid == tid)
+			return &r->threads[i];
+	return NULL;
+}
+
+static struct rblocker *add_blocker(struct report *r)
+{
+	struct rblocker *tmp;
+
+	tmp = realloc(r->blockers, (r->nr_blockers + 1) * sizeof(*tmp));
+	if (!tmp)
+		return NULL;
+	r->blockers = tmp;
+	tmp = &r->blockers[r->nr_blockers++];
+	memset(tmp, 0, sizeof(*tmp));
+	tmp->fd = -1;
+	tmp->syscall = -1;
+	return tmp;
+}
+
+/* On-CPU blockers: the sampled stacks of loop threads. */
+static int add_oncpu(struct analyze *a, struct report *r, const struct loops_in *in)
+{
+	uint64_t period = in->sample_hz ? 1000000000ULL / in->sample_hz : 0;
+	const struct tracer_snapshot *s = in->snap;
+	struct rthread *rt;
+	struct rblocker *b;
+	size_t i;
+	int err;
+
+	for (i = 0; period && i < s->nr_oncpu; i++) {
+		const struct ht_oncpu_key *k = &s->oncpu_keys[i];
+
+		if (k->pid != r->pid)
+			continue;
+		rt = find_thread(r, k->tid);
+		if (!rt || !rt->event_loop)
+			continue;
+		b = add_blocker(r);
+		if (!b)
+			return -ENOMEM;
+		b->pid = k->pid;
+		b->tid = k->tid;
+		b->on_cpu = true;
+		b->reason = HT_R_CPU;
+		b->count = s->oncpu_vals[i];
+		b->total_ns = s->oncpu_vals[i] * period;
+		b->max_ns = period;
+		b->stack_id = k->stack;
+		err = analyze__stack(a, k->stack, &b->stack);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static uint64_t overlap(uint64_t s1, uint64_t e1, uint64_t s2, uint64_t e2)
+{
+	uint64_t s = s1 > s2 ? s1 : s2, e = e1 < e2 ? e1 : e2;
+
+	return e > s ? e - s : 0;
+}
+
+static int find_blocker_by_key(const struct report *r, const struct ht_agg_key *k)
+{
+	size_t i;
+
+	for (i = 0; i < r->nr_blockers; i++)
+		if (!r->blockers[i].on_cpu && !memcmp(&r->blockers[i].key, k, sizeof(*k)))
+			return i;
+	return -1;
+}
+
+static int find_oncpu(const struct report *r, uint32_t tid, uint64_t stack)
+{
+	size_t i;
+
+	for (i = 0; i < r->nr_blockers; i++)
+		if (r->blockers[i].on_cpu && r->blockers[i].tid == tid &&
+		    r->blockers[i].stack_id == stack)
+			return i;
+	return -1;
+}
+
+/* The coroutine or callback the loop was running: the frame inside Handle._run. */
+static char *running_coro(const struct rstack *st)
+{
+	int j;
+
+	for (j = 1; j < st->depth; j++) {
+		const struct rframe *f = &st->frames[j];
+
+		if (strstr(f->file, "asyncio/events.py") && ends_with(f->function, "_run"))
+			return strdup(st->frames[j - 1].function);
+		if (strstr(f->file, "asyncio/tasks.py") && strstr(f->function, "__step"))
+			return strdup(st->frames[j - 1].function);
+	}
+	return NULL;
+}
+
+struct blame {
+	int idx;
+	uint64_t ns;
+};
+
+/* Blame stall [s, e) of @tid: the blocker with most time in it, off- or on-CPU. */
+static int blame_stall(struct report *r, const struct loops_in *in, uint32_t tid, uint64_t s,
+		       uint64_t e, bool in_progress)
+{
+	uint64_t period = in->sample_hz ? 1000000000ULL / in->sample_hz : 0;
+	struct blame *acc;
+	size_t i, n = r->nr_blockers;
+	int best = -1, idx;
+	uint64_t best_ns = 0;
+
+	acc = calloc(n ? n : 1, sizeof(*acc));
+	if (!acc)
+		return -2;
+	for (i = 0; i < in->tl->n; i++) {
+		const struct ht_event *ev = &in->tl->ev[i];
+		uint64_t ns;
+
+		if (ev->key.tid != tid)
+			continue;
+		if (ev->type == HT_EV_BLOCK) {
+			ns = overlap(s, e, ev->start_ts, ev->start_ts + ev->dur_ns);
+			if (!ns)
+				continue;
+			idx = find_blocker_by_key(r, &ev->key);
+		} else if (ev->type == HT_EV_SAMPLE) {
+			if (ev->start_ts < s || ev->start_ts >= e)
+				continue;
+			ns = period;
+			idx = find_oncpu(r, tid, ev->key.stack);
+		} else {
+			continue;
+		}
+		if (idx >= 0 && (size_t)idx < n)
+			acc[idx].ns += ns;
+	}
+	/* a stall still going on at the end: the thread's open block */
+	for (i = 0; in_progress && i < n; i++)
+		if (r->blockers[i].tid == tid && r->blockers[i].still_blocked)
+			acc[i].ns += e - s;
+	for (i = 0; i < n; i++) {
+		if (!acc[i].ns)
+			continue;
+		r->blockers[i].stall_ns += acc[i].ns;
+		if (acc[i].ns > best_ns) {
+			best_ns = acc[i].ns;
+			best = i;
+		}
+	}
+	if (best >= 0)
+		r->blockers[best].stall_count++;
+	free(acc);
+	return best;
+}
+
+static int add_stall(struct report *r, const struct loops_in *in, uint32_t tid, uint64_t s,
+		     uint64_t e, bool in_progress)
+{
+	struct rthread *rt = find_thread(r, tid);
+	struct rstall *tmp, *st;
+	int b;
+
+	tmp = realloc(r->stalls, (r->nr_stalls + 1) * sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	r->stalls = tmp;
+	b = blame_stall(r, in, tid, s, e, in_progress);
+	if (b == -2)
+		return -ENOMEM;
+	st = &r->stalls[r->nr_stalls++];
+	memset(st, 0, sizeof(*st));
+	st->tid = tid;
+	st->start_ns = s > in->start_ns ? s - in->start_ns : 0;
+	st->dur_ns = e - s;
+	st->blocker = b;
+	st->in_progress = in_progress;
+	if (b >= 0)
+		st->coro = running_coro(&r->blockers[b].stack);
+	if (rt) {
+		rt->stalls++;
+		rt->stall_ns += st->dur_ns;
+		if (st->dur_ns > rt->longest_stall_ns)
+			rt->longest_stall_ns = st->dur_ns;
+	}
+	return 0;
+}
+
+/*
+ * For each blocker woken by a thread: what was that thread itself blocked on
+ * while this one waited for it (during the longest wait)?  A join woken by an
+ * exiting worker has no frames at wake-up; this names the worker's real work.
+ */
+static int waker_activity(struct analyze *a, struct report *r, const struct timeline *tl)
+{
+	size_t i, j;
+
+	for (i = 0; i < r->nr_blockers; i++) {
+		struct rblocker *b = &r->blockers[i];
+		const struct ht_event *inst = NULL, *best = NULL;
+		uint64_t s, e, ns, best_ns = 0;
+
+		if (b->on_cpu || !b->wk_tid || b->wk_timer || b->wk_pid != b->pid)
+			continue;
+		/* the longest instance of this blocker */
+		for (j = 0; j < tl->n; j++)
+			if (tl->ev[j].type == HT_EV_BLOCK &&
+			    !memcmp(&tl->ev[j].key, &b->key, sizeof(b->key)) &&
+			    (!inst || tl->ev[j].dur_ns > inst->dur_ns))
+				inst = &tl->ev[j];
+		if (!inst)
+			continue;
+		s = inst->start_ts;
+		e = s + inst->dur_ns;
+		for (j = 0; j < tl->n; j++) {
+			const struct ht_event *ev = &tl->ev[j];
+
+			if (ev->type != HT_EV_BLOCK || ev->key.tid != b->wk_tid || !ev->key.stack)
+				continue;
+			ns = overlap(s, e, ev->start_ts, ev->start_ts + ev->dur_ns);
+			if (ns > best_ns) {
+				best_ns = ns;
+				best = ev;
+			}
+		}
+		if (!best)
+			continue;
+		b->wk_busy_ns = best_ns;
+		b->wk_busy_reason = best->key.reason;
+		b->wk_busy_syscall = best->key.syscall;
+		if (analyze__stack(a, best->key.stack, &b->wk_busy_stack))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int loops__analyze(struct analyze *a, struct report *r, const struct loops_in *in)
+{
+	const struct tracer_snapshot *s = in->snap;
+	struct rthread *rt;
+	size_t i;
+	int err;
+
+	/* Which threads are event loops, and how long they waited for work */
+	for (i = 0; i < s->nr_threads; i++) {
+		const struct ht_thread *t = &s->threads[i];
+
+		if (t->pid != r->pid)
+			continue;
+		rt = find_thread(r, t->tid);
+		if (!rt)
+			continue;
+		rt->event_loop = t->loop_polls >= 2 || (in->loop_tid && t->tid == in->loop_tid);
+	}
+	for (i = 0; i < r->nr_threads; i++)
+		r->threads[i].idle_ns = r->threads[i].reason_ns[HT_R_IDLE];
+
+	/* Pool workers waiting for their next job are idle, not blocked */
+	for (i = 0; i < r->nr_blockers; i++) {
+		struct rblocker *b = &r->blockers[i];
+
+		rt = find_thread(r, b->tid);
+		if (!rt || rt->event_loop || !loops__is_idle_wait(b))
+			continue;
+		b->removed = true;
+		rt->idle_ns += b->total_ns;
+	}
+
+	err = add_oncpu(a, r, in);
+	if (!err)
+		err = waker_activity(a, r, in->tl);
+	if (err)
+		return err;
+	for (i = 0; i < r->nr_blockers; i++) {
+		rt = find_thread(r, r->blockers[i].tid);
+		r->blockers[i].event_loop = rt && rt->event_loop;
+	}
+
+	/* Stalls: finished ones from the timeline, then any still going on */
+	for (i = 0; i < in->tl->n; i++) {
+		const struct ht_event *ev = &in->tl->ev[i];
+
+		if (ev->type != HT_EV_STALL || ev->key.pid != r->pid)
+			continue;
+		err = add_stall(r, in, ev->key.tid, ev->start_ts, ev->start_ts + ev->dur_ns, false);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < s->nr_threads; i++) {
+		const struct ht_thread *t = &s->threads[i];
+
+		rt = find_thread(r, t->tid);
+		if (t->pid != r->pid || !rt || !rt->event_loop || t->in_poll || t->exited ||
+		    !t->iter_start || in->now_ns < t->iter_start + in->stall_ns)
+			continue;
+		err = add_stall(r, in, t->tid, t->iter_start, in->now_ns, true);
+		if (err)
+			return err;
+	}
+
+	/* One line of advice for what blocked a loop */
+	for (i = 0; i < r->nr_blockers; i++)
+		if (r->blockers[i].event_loop && !r->blockers[i].removed)
+			r->blockers[i].hint = hint_for(&r->blockers[i]);
+	return 0;
+}
