@@ -226,8 +226,8 @@ static __noinline void note_block(struct ht_thread *t, struct task_struct *task,
 	t->syscall = nr;
 	t->arg0 = nr == HT_NR_futex ? a0 : (__u64)fd;
 	t->reason = ht_classify(nr, cls_arg, proc->gil_lo, proc->gil_hi, kind);
-	/* an event loop waiting for work is idle, not blocked */
-	if (t->in_poll)
+	/* an event loop waiting for work is idle, not blocked (also a wait entered before we attached) */
+	if (t->in_poll || ht_is_loop_wait(nr, a1))
 		t->reason = HT_R_IDLE;
 }
 
@@ -644,6 +644,11 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		t->idle_ns += now - t->poll_enter_ts;
 		t->iter_start = now;
 		t->in_poll = 0;
+	} else if (!t->iter_start &&
+		   ht_is_loop_wait(BPF_CORE_READ(regs, orig_ax), BPF_CORE_READ(regs, si))) {
+		/* a loop wait entered before we attached: its return starts the first iteration */
+		t->iter_start = bpf_ktime_get_ns();
+		t->loop_polls++;
 	}
 	if (!t->pend.count)
 		return 0;

@@ -179,6 +179,8 @@ static void classify_now(struct analyze *a, uint32_t tid, struct rblocker *b)
 	b->reason = w.reason;
 	b->fd = w.fd;
 	b->fd_desc = w.fd_desc;
+	if (ht_is_loop_wait(w.syscall, w.args[1]))
+		b->reason = HT_R_IDLE;	/* an event loop waiting for work */
 }
 
 struct builder {
@@ -227,13 +229,19 @@ static struct rthread *get_thread(struct builder *bd, uint32_t tid)
 	return tmp;
 }
 
-/* The thread whose PyThreadState is @ts, by pthread_self() == FS base (< 3.11). */
-static uint32_t tid_of_tstate(struct analyze *a, const struct ht_task_info *tasks, size_t n,
-			      uint64_t ts)
+/*
+ * The thread whose PyThreadState is @ts: the one BPF cached it for (that
+ * works after the thread exited), else by pthread_self() == FS base (< 3.11).
+ */
+static uint32_t tid_of_tstate(struct analyze *a, const struct tracer_snapshot *snap,
+			      const struct ht_task_info *tasks, size_t n, uint64_t ts)
 {
 	uint64_t pthread_id = 0;
 	size_t i;
 
+	for (i = 0; ts && i < snap->nr_threads; i++)
+		if (snap->threads[i].tstate == ts && snap->threads[i].pid == (__u32)a->p->pid)
+			return snap->threads[i].tid;
 	if (!ts || a->bpf_proc.ts_thread_id < 0 ||
 	    procmem__read_u64(a->mem, ts + a->bpf_proc.ts_thread_id, &pthread_id))
 		return 0;
@@ -273,7 +281,7 @@ static int add_aggregates(struct analyze *a, struct builder *bd, const struct tr
 		b->wk_gil_holder = v->wk_flags & HT_WK_GIL_HOLDER;
 		b->wk_tid = v->wk_tid;
 		if (!b->wk_tid && b->wk_gil_holder)
-			b->wk_tid = tid_of_tstate(a, tasks, nr_tasks, v->wk_tstate);
+			b->wk_tid = tid_of_tstate(a, s, tasks, nr_tasks, v->wk_tstate);
 		b->wk_pid = v->wk_pid;
 		b->wk_timer = v->wk_flags & HT_WK_TIMER;
 		b->fd = (k->reason == HT_R_SOCKET || k->reason == HT_R_IO) ? v->fd : -1;

@@ -31,6 +31,9 @@ static const struct hint_rule rules[] = {
 	  "leaving `with ThreadPoolExecutor()` waits for every submitted job, blocking the event "
 	  "loop: create the executor once, outside the coroutine, and `await "
 	  "loop.run_in_executor(executor, fn)`" },
+	{ "future-result", HT_R_LOCK, 0, "result", "concurrent/futures/_base.py",
+	  "waiting for a concurrent.futures result on the event loop thread: `await "
+	  "asyncio.wrap_future(fut)` (or use loop.run_in_executor), so the loop keeps running" },
 	{ "eventlet-sleep", HT_R_SLEEP, 0, NULL, "eventlet/",
 	  "time.sleep() blocks eventlet's hub (no green thread runs meanwhile): call "
 	  "eventlet.sleep(), or eventlet.monkey_patch() before other imports" },

@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Event-loop stall scenarios on stdlib asyncio (CPython 3.6+; uvloop with --uvloop).
+
+Usage: python loops.py SCENARIO [--uvloop]
+
+Prints "READY {json}", runs an asyncio loop with a ticker, waits for a line on
+stdin (sent once hangtrace is attached), runs SCENARIO inside the loop,
+prints "DONE {json}" with its own measurements (ground truth: how long the
+blocking part took, the worst ticker lag), and keeps the loop running idle
+until killed.  Lines marked "# @name" are what the tests expect to see.
+"""
+import asyncio
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+info = {"lags": []}
+SLOW = 0.4
+
+
+# --- a loopback server that answers after SLOW seconds ---------------------
+def slow_server():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+
+    def serve():
+        while True:
+            conn, _ = srv.accept()
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    def answer(conn):
+        conn.recv(4096)
+        time.sleep(SLOW)
+        conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return "http://127.0.0.1:%d/" % srv.getsockname()[1]
+
+
+URL = slow_server()
+
+
+def fetch(url):
+    with urllib.request.urlopen(url, timeout=10) as r:  # @fetch
+        return r.read()
+
+
+# --- scenarios ---------------------------------------------------------------
+async def sleepy():
+    time.sleep(0.3)  # @sleepy
+
+
+async def executor_exit():
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pool.submit(fetch, URL)
+    # leaving the with-block joined the pool
+
+
+POOL = ThreadPoolExecutor(max_workers=1)
+
+
+async def future_result():
+    fut = POOL.submit(fetch, URL)
+    return fut.result()  # @future_result
+
+
+async def urllib_call():
+    fetch(URL)  # @urllib_call
+
+
+def spin(seconds):
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:  # @spin
+        x += 1
+
+
+async def gil_contention():
+    t = threading.Thread(target=spin, args=(0.6,), name="spinner")
+    t.start()
+    for _ in range(30):
+        await asyncio.sleep(0.01)
+    t.join()  # @gil_join
+
+
+async def busy():
+    end = time.monotonic() + 0.4
+    x = 0
+    while time.monotonic() < end:  # @busy
+        x += 1
+
+
+LOCK = threading.Lock()
+
+
+def worker_with_lock():
+    with LOCK:
+        fetch(URL)  # @worker_fetch
+
+
+async def lock_held_by_worker():
+    t = threading.Thread(target=worker_with_lock, name="lock-holder")
+    t.start()
+    time.sleep(0.05)  # let the worker take the lock
+    t0 = time.monotonic()
+    LOCK.acquire()  # @lock_acquire
+    info["blocked"] = time.monotonic() - t0
+    LOCK.release()
+    t.join()
+
+
+SCENARIOS = {
+    "sleep": sleepy,
+    "executor": executor_exit,
+    "urllib": urllib_call,
+    "future": future_result,
+    "gil": gil_contention,
+    "cpu": busy,
+    "lock": lock_held_by_worker,
+}
+
+
+async def ticker():
+    while True:
+        t0 = time.monotonic()
+        await asyncio.sleep(0.01)
+        info["lags"].append(time.monotonic() - t0 - 0.01)
+
+
+async def main(name, go):
+    asyncio.ensure_future(ticker())
+    await go.wait()
+    info["lags"] = []
+    t0 = time.monotonic()
+    await SCENARIOS[name]()
+    info.setdefault("blocked", time.monotonic() - t0)
+    await asyncio.sleep(0.1)
+    lags = info.pop("lags")
+    info["lags"] = []
+    report = dict(info, max_lag=max(lags) if lags else 0)
+    del report["lags"]
+    print("DONE " + json.dumps(report), flush=True)
+    while True:
+        await asyncio.sleep(3600)
+
+
+def run():
+    name = sys.argv[1]
+    if "--uvloop" in sys.argv:
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    go = asyncio.Event()
+
+    def wait_trigger():
+        sys.stdin.readline()
+        loop.call_soon_threadsafe(go.set)
+
+    threading.Thread(target=wait_trigger, daemon=True, name="trigger").start()
+    print("READY " + json.dumps({"pid": os.getpid()}), flush=True)
+    loop.run_until_complete(main(name, go))
+
+
+if __name__ == "__main__":
+    run()
