@@ -27,10 +27,6 @@ static const struct hint_rule rules[] = {
 	  "leaving `with ThreadPoolExecutor()` waits for every submitted job, blocking the event "
 	  "loop: create the executor once, outside the coroutine, and `await "
 	  "loop.run_in_executor(executor, fn)`" },
-	{ "executor-exit", HT_R_LOCK, 0, "__exit__", "concurrent/futures/_base.py",
-	  "leaving `with ThreadPoolExecutor()` waits for every submitted job, blocking the event "
-	  "loop: create the executor once, outside the coroutine, and `await "
-	  "loop.run_in_executor(executor, fn)`" },
 	{ "future-result", HT_R_LOCK, 0, "result", "concurrent/futures/_base.py",
 	  "waiting for a concurrent.futures result on the event loop thread: `await "
 	  "asyncio.wrap_future(fut)` (or use loop.run_in_executor), so the loop keeps running" },
@@ -47,27 +43,22 @@ static const struct hint_rule rules[] = {
 	  "the event loop waited for the GIL, held by another thread running Python code (the "
 	  "holder is named below): move CPU-bound work to a ProcessPoolExecutor, or to code that "
 	  "releases the GIL" },
-	{ "http", HT_R_SOCKET, 0, NULL, "urllib/",
-	  "a blocking HTTP call on the event loop thread: use an async client (aiohttp, "
+	{ "requests", HT_R_SOCKET, 0, NULL, "requests/",
+	  "a blocking `requests` call on the event loop thread: use an async client (aiohttp, "
 	  "httpx.AsyncClient) or `await loop.run_in_executor(None, fn)`" },
 	{ "http-client", HT_R_SOCKET, 0, NULL, "http/client.py",
 	  "a blocking HTTP call on the event loop thread: use an async client (aiohttp, "
 	  "httpx.AsyncClient) or `await loop.run_in_executor(None, fn)`" },
-	{ "requests", HT_R_SOCKET, 0, NULL, "requests/",
-	  "a blocking `requests` call on the event loop thread: use an async client (aiohttp, "
-	  "httpx.AsyncClient) or `await loop.run_in_executor(None, fn)`" },
-	{ "database", HT_R_SOCKET, 0, NULL, "psycopg",
-	  "a blocking database call on the event loop thread: use an async driver (asyncpg, "
-	  "psycopg's AsyncConnection) or `await loop.run_in_executor(None, fn)`" },
 	{ "socket", HT_R_SOCKET, 0, NULL, NULL,
-	  "blocking socket I/O on the event loop thread: use the loop's streams "
-	  "(asyncio.open_connection, loop.sock_recv) or `await loop.run_in_executor(None, fn)`" },
-	{ "thread-lock", HT_R_LOCK, 0, NULL, "threading.py",
-	  "a threading Lock/Event/Condition wait on the event loop thread: use asyncio.Lock/Event, "
-	  "or `await loop.run_in_executor(None, blocking_call)`" },
+	  "blocking socket I/O (a network or database client) on the event loop thread: use an "
+	  "async client or the loop's streams (asyncio.open_connection, loop.sock_recv), or `await "
+	  "loop.run_in_executor(None, fn)`" },
 	{ "queue", HT_R_LOCK, 0, NULL, "queue.py",
 	  "a queue.Queue wait on the event loop thread: use asyncio.Queue, or `await "
 	  "loop.run_in_executor(None, q.get)`" },
+	{ "thread-lock", HT_R_LOCK, 0, NULL, "threading.py",
+	  "a threading Lock/Event/Condition wait on the event loop thread: use asyncio.Lock/Event, "
+	  "or `await loop.run_in_executor(None, blocking_call)`" },
 	{ "lock", HT_R_LOCK, 0, NULL, NULL,
 	  "a lock wait on the event loop thread (the waker shows who held it): don't share "
 	  "blocking locks with threads; use asyncio primitives or run_in_executor" },

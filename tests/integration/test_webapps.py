@@ -119,3 +119,21 @@ def test_uvloop_time_sleep(procs):
     assert b["stack"][0] == {"function": "sleepy", "file": str(LOOPS),
                              "line": marker_line(LOOPS, "sleepy")}
     assert "asyncio.sleep()" in b["hint"]
+
+
+def test_requests_in_coroutine(procs):
+    need("requests")
+    t = Target([SYS_PY, str(LOOPS), "requests"])
+    procs.append(t)
+    tr = Tracer(t.pid)
+    procs.append(tr)
+    t.trigger()
+    done = t.wait_done()
+    time.sleep(0.2)
+    report = tr.stop()
+    st = max([s for s in report["stalls"] if s["tid"] == t.pid], key=lambda s: s["duration_s"])
+    assert abs(st["duration_s"] - done["blocked"]) <= max(0.1 * done["blocked"], 0.005)
+    b = report["blockers"][st["blocker"]]
+    assert b["reason"] == "socket"
+    assert marker_line(LOOPS, "requests") in [f["line"] for f in b["stack"] if f["file"] == str(LOOPS)]
+    assert "`requests` call" in b["hint"]

@@ -111,12 +111,72 @@ async def lock_held_by_worker():
     time.sleep(0.05)  # let the worker take the lock
     t0 = time.monotonic()
     LOCK.acquire()  # @lock_acquire
-    info["blocked"] = time.monotonic() - t0
+    info["waited"] = time.monotonic() - t0
     LOCK.release()
     t.join()
 
 
+def http_client_call():
+    import http.client
+    host, port = URL[len("http://"):].rstrip("/").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("GET", "/")
+    return conn.getresponse().read()  # @http_client
+
+
+async def http_client():
+    http_client_call()
+
+
+async def requests_call():
+    import requests
+    requests.get(URL, timeout=10)  # @requests
+
+
+async def raw_socket():
+    sock = socket.create_connection(URL[len("http://"):].rstrip("/").split(":"))
+    sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    sock.recv(100)  # @raw_socket
+    sock.close()
+
+
+async def event_wait():
+    ev = threading.Event()
+    threading.Timer(0.3, ev.set).start()
+    ev.wait()  # @event_wait
+
+
+async def queue_get():
+    import queue
+    q = queue.Queue()
+    threading.Timer(0.3, q.put, args=(1,)).start()
+    q.get()  # @queue_get
+
+
+async def child():
+    import subprocess
+    subprocess.run(["sleep", "0.3"])  # @child
+
+
+async def pipe_read():
+    r, w = os.pipe()
+    threading.Timer(0.3, os.write, args=(w, b"x")).start()
+    os.read(r, 1)  # @pipe_read
+
+
+async def long_sleep():
+    time.sleep(2.0)  # @long_sleep
+
+
 SCENARIOS = {
+    "http_client": http_client,
+    "requests": requests_call,
+    "socket": raw_socket,
+    "event": event_wait,
+    "queue": queue_get,
+    "child": child,
+    "pipe": pipe_read,
+    "long": long_sleep,
     "sleep": sleepy,
     "executor": executor_exit,
     "urllib": urllib_call,
