@@ -339,6 +339,14 @@ int loops__analyze(struct analyze *a, struct report *r, const struct loops_in *i
 			continue;
 		b->removed = true;
 		rt->idle_ns += b->total_ns;
+		/* and in the per-reason split too: that time was idle, not socket/lock */
+		if (b->reason >= 0 && b->reason < HT_R_MAX) {
+			uint64_t moved = b->total_ns < rt->reason_ns[b->reason] ?
+						 b->total_ns : rt->reason_ns[b->reason];
+
+			rt->reason_ns[b->reason] -= moved;
+			rt->reason_ns[HT_R_IDLE] += moved;
+		}
 	}
 
 	err = add_oncpu(a, r, in);

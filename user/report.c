@@ -202,6 +202,33 @@ static void print_blocker(FILE *f, const struct rblocker *b)
 		fprintf(f, "      hint: %s\n", b->hint);
 }
 
+#define TEXT_MAX_BLOCKERS 5	/* per thread, besides those that took stall time */
+
+/* A thread's blockers that took no stall time: the largest few, then a summary line. */
+static void print_others(FILE *f, const struct report *r, uint32_t tid)
+{
+	uint64_t rest_ns = 0;
+	unsigned int shown = 0, rest = 0;
+	size_t j;
+
+	for (j = 0; j < r->nr_blockers; j++) {
+		const struct rblocker *b = &r->blockers[j];
+
+		if (b->tid != tid || b->stall_ns)
+			continue;
+		if (shown < TEXT_MAX_BLOCKERS) {
+			print_blocker(f, b);
+			shown++;
+		} else {
+			rest++;
+			rest_ns += b->total_ns;
+		}
+	}
+	if (rest)
+		fprintf(f, "  ... and %u smaller blocker%s, %.3f s in all (--format json lists every one)\n",
+			rest, rest == 1 ? "" : "s", secs(rest_ns));
+}
+
 int report__write_text(const struct report *r, FILE *f)
 {
 	uint64_t lost = r->stats.ringbuf_full + r->stats.agg_full + r->stats.stacks_full +
@@ -263,14 +290,8 @@ int report__write_text(const struct report *r, FILE *f)
 			for (j = 0; j < r->nr_blockers; j++)
 				if (r->blockers[j].tid == t->tid && r->blockers[j].stall_ns)
 					print_blocker(f, &r->blockers[j]);
-			for (j = 0; j < r->nr_blockers; j++)
-				if (r->blockers[j].tid == t->tid && !r->blockers[j].stall_ns)
-					print_blocker(f, &r->blockers[j]);
-			continue;
 		}
-		for (j = 0; j < r->nr_blockers; j++)
-			if (r->blockers[j].tid == t->tid)
-				print_blocker(f, &r->blockers[j]);
+		print_others(f, r, t->tid);
 	}
 	return ferror(f) ? -1 : 0;
 }
