@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "env.h"
 #include "hangtrace.h"
 #include "log.h"
@@ -18,6 +19,7 @@ static const char doc[] =
 	"hangtrace: what blocked this Python program, where, and who woke it.\n"
 	"\n"
 	"USAGE: hangtrace -p PID [-d SECONDS] [--min-block MS] [--format text|json|folded] [-o FILE]\n"
+	"       hangtrace dump -p PID [--format text|json] [-o FILE] [--trace SECONDS]\n"
 	"\n"
 	"Traces every thread of a running CPython process (3.6-3.15) with BPF and reports\n"
 	"its off-CPU time by Python stack, blocking reason (lock, gil, sleep, socket, io,\n"
@@ -28,7 +30,8 @@ static const char doc[] =
 	"    hangtrace -p 4242                 # trace until Ctrl-C, text report\n"
 	"    hangtrace -p 4242 -d 10           # trace 10 seconds\n"
 	"    hangtrace -p 4242 -d 5 --format json -o report.json\n"
-	"    hangtrace -p 4242 --format folded | flamegraph.pl > offcpu.svg\n";
+	"    hangtrace -p 4242 --format folded | flamegraph.pl > offcpu.svg\n"
+	"    hangtrace dump -p 4242            # a hung process: every thread, what it waits on, why\n";
 
 enum {
 	OPT_MIN_BLOCK = 1000,
@@ -89,19 +92,6 @@ int parse_duration(const char *s, uint64_t unit_ns, uint64_t *out)
 	return 0;
 }
 
-static int parse_pid(const char *s, pid_t *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v <= 0 || v > INT_MAX)
-		return -EINVAL;
-	*out = (pid_t)v;
-	return 0;
-}
-
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	struct env *env = state->input;
@@ -110,7 +100,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 
 	switch (key) {
 	case 'p':
-		if (parse_pid(arg, &env->pid)) {
+		if (cli__parse_pid(arg, &env->pid)) {
 			p_err("invalid PID '%s': expected a positive process id", arg);
 			return EINVAL;
 		}
@@ -162,7 +152,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		}
 		break;
 	case OPT_LOOP_TID:
-		if (parse_pid(arg, &tid)) {
+		if (cli__parse_pid(arg, &tid)) {
 			p_err("invalid --loop-tid '%s': expected a thread id", arg);
 			return EINVAL;
 		}

@@ -17,6 +17,8 @@
 
 #include <bpf/libbpf.h>
 
+#include "cli.h"
+#include "dump.h"
 #include "env.h"
 #include "log.h"
 #include "output.h"
@@ -33,34 +35,6 @@ static void sig_handler(int sig)
 	if (exiting)
 		_exit(130);
 	exiting = 1;
-}
-
-static int libbpf_print_fn(enum libbpf_print_level level, const char *fmt, va_list args)
-{
-	if (level == LIBBPF_DEBUG && log__level() < LOG_DEBUG_EXTRA)
-		return 0;
-	if (level == LIBBPF_INFO && log__level() < LOG_DEBUG)
-		return 0;
-	return vfprintf(stderr, fmt, args);
-}
-
-static int check_privileges(void)
-{
-	const char *btf = getenv("HANGTRACE_SYS_BTF");
-	struct stat st;
-
-	if (geteuid() != 0) {
-		p_err("hangtrace needs root (BPF and reading another process's memory): run it with sudo");
-		return -EPERM;
-	}
-	if (!btf)
-		btf = "/sys/kernel/btf/vmlinux";
-	if (stat(btf, &st)) {
-		p_err("this kernel has no BTF (%s is missing): hangtrace needs a kernel built with "
-		      "CONFIG_DEBUG_INFO_BTF=y (5.15 or newer)", btf);
-		return -ENOENT;
-	}
-	return 0;
 }
 
 int main(int argc, char **argv)
@@ -80,15 +54,19 @@ int main(int argc, char **argv)
 	char why[512];
 	int err;
 
+	/* hangtrace dump ...: a snapshot of a hung process (user/dump.c) */
+	if (argc > 1 && !strcmp(argv[1], "dump"))
+		return cmd_dump(argc - 1, argv + 1);
+
 	argp_err_exit_status = 2;
 	err = env__parse(argc, argv, &env);
 	if (err)
 		return 2;
 	log__set_level(env.verbose >= 2 ? LOG_DEBUG_EXTRA : env.verbose ? LOG_DEBUG : LOG_WARN);
-	libbpf_set_print(libbpf_print_fn);
+	libbpf_set_print(cli__libbpf_print);
 
 	/* Refuse early what cannot work */
-	err = check_privileges();
+	err = cli__check_privileges();
 	if (err)
 		goto cleanup;
 

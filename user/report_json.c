@@ -7,35 +7,9 @@
 #include "env.h"
 #include "report.h"
 #include "syscalls.h"
-#include "utf8.h"
+#include "jsonout.h"
 
 #define JSON_SCHEMA 1
-
-static json_object *jstr(const char *s)
-{
-	char *clean;
-	json_object *o;
-
-	if (!s)
-		return NULL;
-	clean = utf8_sanitize(s);
-	o = json_object_new_string(clean ? clean : "");
-	free(clean);
-	return o;
-}
-
-/* Seconds with microsecond resolution, without float noise ("2.000123"). */
-static json_object *jsecs(uint64_t ns)
-{
-	char buf[32];
-	size_t n;
-
-	snprintf(buf, sizeof(buf), "%.6f", ns / 1e9);
-	n = strlen(buf);
-	while (n > 2 && buf[n - 1] == '0' && buf[n - 2] != '.')
-		buf[--n] = 0;
-	return json_object_new_double_s(ns / 1e9, buf);
-}
 
 static json_object *jstack(const struct rstack *s)
 {
@@ -44,8 +18,8 @@ static json_object *jstack(const struct rstack *s)
 
 	for (i = 0; i < s->depth; i++) {
 		fr = json_object_new_object();
-		json_object_object_add(fr, "function", jstr(s->frames[i].function));
-		json_object_object_add(fr, "file", jstr(s->frames[i].file));
+		json_object_object_add(fr, "function", json__str(s->frames[i].function));
+		json_object_object_add(fr, "file", json__str(s->frames[i].file));
 		json_object_object_add(fr, "line", s->frames[i].line >= 0 ?
 							   json_object_new_int(s->frames[i].line) :
 							   NULL);
@@ -53,7 +27,7 @@ static json_object *jstack(const struct rstack *s)
 	}
 	if (s->truncated) {
 		fr = json_object_new_object();
-		json_object_object_add(fr, "function", jstr("<truncated>"));
+		json_object_object_add(fr, "function", json__str("<truncated>"));
 		json_object_object_add(fr, "file", NULL);
 		json_object_object_add(fr, "line", NULL);
 		json_object_object_add(fr, "truncated", json_object_new_boolean(1));
@@ -70,36 +44,36 @@ static json_object *jblocker(const struct rblocker *b)
 
 	json_object_object_add(o, "tid", json_object_new_int64(b->tid));
 	json_object_object_add(o, "event_loop", json_object_new_boolean(b->event_loop));
-	json_object_object_add(o, "kind", jstr(blocker_kind(b)));
-	json_object_object_add(o, "reason", jstr(reason_name(b->reason)));
-	json_object_object_add(o, "syscall", sc ? jstr(sc) : NULL);
-	json_object_object_add(o, "total_s", jsecs(b->total_ns));
+	json_object_object_add(o, "kind", json__str(blocker_kind(b)));
+	json_object_object_add(o, "reason", json__str(reason_name(b->reason)));
+	json_object_object_add(o, "syscall", sc ? json__str(sc) : NULL);
+	json_object_object_add(o, "total_s", json__secs(b->total_ns));
 	json_object_object_add(o, "count", json_object_new_int64(b->count));
-	json_object_object_add(o, "max_s", jsecs(b->max_ns));
+	json_object_object_add(o, "max_s", json__secs(b->max_ns));
 	json_object_object_add(o, "stack", jstack(&b->stack));
 	json_object_object_add(o, "stack_partial", json_object_new_boolean(b->stack.partial));
 	k = json_object_new_array();
 	for (i = 0; i < b->kdepth; i++)
-		json_object_array_add(k, jstr(b->kstack[i]));
+		json_object_array_add(k, json__str(b->kstack[i]));
 	json_object_object_add(o, "kernel_stack", k);
 	if (b->fd >= 0 || b->fd_desc) {
 		json_object_object_add(o, "fd", b->fd >= 0 ? json_object_new_int(b->fd) : NULL);
-		json_object_object_add(o, "fd_target", jstr(b->fd_desc));
+		json_object_object_add(o, "fd_target", json__str(b->fd_desc));
 	}
 	if (b->wk_tid && !b->wk_timer) {
 		w = json_object_new_object();
 		json_object_object_add(w, "gil_holder", json_object_new_boolean(b->wk_gil_holder));
 		json_object_object_add(w, "tid", json_object_new_int64(b->wk_tid));
 		json_object_object_add(w, "pid", json_object_new_int64(b->wk_pid));
-		json_object_object_add(w, "name", jstr(b->wk_name));
+		json_object_object_add(w, "name", json__str(b->wk_name));
 		json_object_object_add(w, "stack", jstack(&b->wk_stack));
 		if (b->wk_busy_ns) {
 			json_object *ww = json_object_new_object();
 			const char *bsc = syscall_name(b->wk_busy_syscall);
 
-			json_object_object_add(ww, "reason", jstr(reason_name(b->wk_busy_reason)));
-			json_object_object_add(ww, "syscall", bsc ? jstr(bsc) : NULL);
-			json_object_object_add(ww, "seconds", jsecs(b->wk_busy_ns));
+			json_object_object_add(ww, "reason", json__str(reason_name(b->wk_busy_reason)));
+			json_object_object_add(ww, "syscall", bsc ? json__str(bsc) : NULL);
+			json_object_object_add(ww, "seconds", json__secs(b->wk_busy_ns));
 			json_object_object_add(ww, "stack", jstack(&b->wk_busy_stack));
 			json_object_object_add(w, "while_waiting", ww);
 		} else {
@@ -110,10 +84,10 @@ static json_object *jblocker(const struct rblocker *b)
 		json_object_object_add(o, "waker", NULL);
 	}
 	json_object_object_add(o, "woken_by_timeout", json_object_new_boolean(b->wk_timer));
-	json_object_object_add(o, "stall_s", jsecs(b->stall_ns));
+	json_object_object_add(o, "stall_s", json__secs(b->stall_ns));
 	json_object_object_add(o, "stall_count", json_object_new_int64(b->stall_count));
 	json_object_object_add(o, "still_blocked", json_object_new_boolean(b->still_blocked));
-	json_object_object_add(o, "hint", b->hint ? jstr(b->hint) : NULL);
+	json_object_object_add(o, "hint", b->hint ? json__str(b->hint) : NULL);
 	return o;
 }
 
@@ -125,22 +99,22 @@ int report__write_json(const struct report *r, FILE *f)
 	size_t i;
 	int j, err;
 
-	json_object_object_add(root, "tool", jstr("hangtrace"));
-	json_object_object_add(root, "version", jstr(HANGTRACE_VERSION));
+	json_object_object_add(root, "tool", json__str("hangtrace"));
+	json_object_object_add(root, "version", json__str(HANGTRACE_VERSION));
 	json_object_object_add(root, "schema", json_object_new_int(JSON_SCHEMA));
 
 	t = json_object_new_object();
 	json_object_object_add(t, "pid", json_object_new_int64(r->pid));
-	json_object_object_add(t, "exe", jstr(r->exe));
-	json_object_object_add(t, "cmdline", jstr(r->cmdline));
-	json_object_object_add(t, "python", jstr(r->python));
+	json_object_object_add(t, "exe", json__str(r->exe));
+	json_object_object_add(t, "cmdline", json__str(r->cmdline));
+	json_object_object_add(t, "python", json__str(r->python));
 	json_object_object_add(t, "exited", json_object_new_boolean(r->target_exited));
 	json_object_object_add(root, "target", t);
 
 	w = json_object_new_object();
 	json_object_object_add(w, "start_unix_ns", json_object_new_int64(r->start_unix_ns));
-	json_object_object_add(w, "duration_s", jsecs(r->duration_ns));
-	json_object_object_add(w, "min_block_s", jsecs(r->min_block_ns));
+	json_object_object_add(w, "duration_s", json__secs(r->duration_ns));
+	json_object_object_add(w, "min_block_s", json__secs(r->min_block_ns));
 	json_object_object_add(root, "window", w);
 
 	arr = json_object_new_array();
@@ -149,22 +123,22 @@ int report__write_json(const struct report *r, FILE *f)
 
 		th = json_object_new_object();
 		json_object_object_add(th, "tid", json_object_new_int64(rt->tid));
-		json_object_object_add(th, "name", jstr(rt->name));
+		json_object_object_add(th, "name", json__str(rt->name));
 		json_object_object_add(th, "python", json_object_new_boolean(rt->python));
 		json_object_object_add(th, "event_loop", json_object_new_boolean(rt->event_loop));
-		json_object_object_add(th, "on_cpu_s", jsecs(rt->on_ns));
-		json_object_object_add(th, "off_cpu_s", jsecs(rt->off_ns));
-		json_object_object_add(th, "idle_s", jsecs(rt->idle_ns));
+		json_object_object_add(th, "on_cpu_s", json__secs(rt->on_ns));
+		json_object_object_add(th, "off_cpu_s", json__secs(rt->off_ns));
+		json_object_object_add(th, "idle_s", json__secs(rt->idle_ns));
 		by = json_object_new_object();
 		for (j = 0; j < HT_R_MAX; j++)
 			if (rt->reason_ns[j])
-				json_object_object_add(by, reason_name(j), jsecs(rt->reason_ns[j]));
+				json_object_object_add(by, reason_name(j), json__secs(rt->reason_ns[j]));
 		json_object_object_add(th, "off_cpu_by_reason_s", by);
 		json_object_object_add(th, "exited", json_object_new_boolean(rt->exited));
 		if (rt->event_loop) {
 			json_object_object_add(th, "stalls", json_object_new_int64(rt->stalls));
-			json_object_object_add(th, "stall_s", jsecs(rt->stall_ns));
-			json_object_object_add(th, "longest_stall_s", jsecs(rt->longest_stall_ns));
+			json_object_object_add(th, "stall_s", json__secs(rt->stall_ns));
+			json_object_object_add(th, "longest_stall_s", json__secs(rt->longest_stall_ns));
 		}
 		json_object_array_add(arr, th);
 	}
@@ -175,14 +149,14 @@ int report__write_json(const struct report *r, FILE *f)
 		json_object *so = json_object_new_object(), *task = NULL;
 
 		json_object_object_add(so, "tid", json_object_new_int64(st->tid));
-		json_object_object_add(so, "start_s", jsecs(st->start_ns));
-		json_object_object_add(so, "duration_s", jsecs(st->dur_ns));
+		json_object_object_add(so, "start_s", json__secs(st->start_ns));
+		json_object_object_add(so, "duration_s", json__secs(st->dur_ns));
 		json_object_object_add(so, "blocker", st->blocker >= 0 ?
 							     json_object_new_int(st->blocker) : NULL);
 		if (st->coro) {
 			task = json_object_new_object();
 			json_object_object_add(task, "name", NULL);
-			json_object_object_add(task, "coro", jstr(st->coro));
+			json_object_object_add(task, "coro", json__str(st->coro));
 		}
 		json_object_object_add(so, "task", task);
 		json_object_object_add(so, "in_progress", json_object_new_boolean(st->in_progress));

@@ -83,7 +83,7 @@ cleanup:
 	return NULL;
 }
 
-int taskiter__read(struct taskiter *it, pid_t pid, struct ht_task_info **out, size_t *n)
+int taskiter__collect(struct bpf_link *link, struct ht_task_info **out, size_t *n)
 {
 	struct ht_task_info *arr = NULL, *tmp;
 	size_t cap = 0, cnt = 0;
@@ -92,8 +92,7 @@ int taskiter__read(struct taskiter *it, pid_t pid, struct ht_task_info **out, si
 
 	*out = NULL;
 	*n = 0;
-	it->skel->bss->iter_tgid = pid;
-	fd = bpf_iter_create(bpf_link__fd(it->link));
+	fd = bpf_iter_create(bpf_link__fd(link));
 	if (fd < 0)
 		return -errno;
 	for (;;) {
@@ -128,6 +127,12 @@ cleanup:
 	free(arr);
 	close(fd);
 	return err;
+}
+
+int taskiter__read(struct taskiter *it, pid_t pid, struct ht_task_info **out, size_t *n)
+{
+	it->skel->bss->iter_tgid = pid;
+	return taskiter__collect(it->link, out, n);
 }
 
 void taskiter__free(struct taskiter *it)

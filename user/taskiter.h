@@ -27,4 +27,11 @@ int taskiter__read(struct taskiter *it, pid_t pid, struct ht_task_info **out, si
 
 void taskiter__free(struct taskiter *it);
 
+/*
+ * taskiter__collect - read every record of an attached task iterator @link
+ * (its program filters by its own iter_tgid) into a malloc'ed *@out.  0 or -errno.
+ */
+struct bpf_link;
+int taskiter__collect(struct bpf_link *link, struct ht_task_info **out, size_t *n);
+
 #endif

@@ -14,6 +14,7 @@
 #include "hangtrace.skel.h"
 #include "log.h"
 #include "pyproc.h"
+#include "taskiter.h"
 #include "tracer.h"
 
 #define MAX_CPUS 1024
@@ -316,11 +317,6 @@ int tracer__kstack(struct tracer *tr, uint64_t id, struct ht_kstack *out)
 
 int tracer__task_info(struct tracer *tr, pid_t pid, struct ht_task_info **out, size_t *n)
 {
-	struct ht_task_info *arr = NULL, *tmp;
-	size_t cap = 0, cnt = 0;
-	int fd = -1, err = 0;
-	ssize_t got;
-
 	*out = NULL;
 	*n = 0;
 	tr->skel->bss->iter_tgid = pid;
@@ -329,42 +325,7 @@ int tracer__task_info(struct tracer *tr, pid_t pid, struct ht_task_info **out, s
 		if (!tr->iter_link)
 			return -errno;
 	}
-	fd = bpf_iter_create(bpf_link__fd(tr->iter_link));
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 64;
-			tmp = realloc(arr, cap * sizeof(*arr));
-			if (!tmp) {
-				err = -ENOMEM;
-				goto cleanup;
-			}
-			arr = tmp;
-		}
-		got = read(fd, &arr[cnt], sizeof(*arr));
-		if (got < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			err = -errno;
-			goto cleanup;
-		}
-		if (got == 0)
-			break;
-		if (got != sizeof(*arr)) {
-			err = -EIO;
-			goto cleanup;
-		}
-		cnt++;
-	}
-	*out = arr;
-	*n = cnt;
-	close(fd);
-	return 0;
-cleanup:
-	free(arr);
-	close(fd);
-	return err;
+	return taskiter__collect(tr->iter_link, out, n);
 }
 
 int tracer__thread(struct tracer *tr, uint32_t tid, struct ht_thread *out)

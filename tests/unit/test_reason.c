@@ -2,22 +2,10 @@
 /* The blocking-reason classifier, compiled for the host exactly as BPF compiles it. */
 #include <stdio.h>
 
+#include "check.h"
 #include "hangtrace.h"
 #include "reason.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                        \
-	do {                                                    \
-		if (cond) {                                     \
-			passed++;                               \
-		} else {                                        \
-			failed++;                               \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__);                    \
-			printf("\n");                           \
-		}                                               \
-	} while (0)
 
 static const __u64 gil_lo[2] = { 0x7f0000001000, 0x600000 };
 static const __u64 gil_hi[2] = { 0x7f0000001000 + 208, 0x600000 + 40 };

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+
+int cli__parse_pid(const char *s, pid_t *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v <= 0 || v > INT_MAX)
+		return -EINVAL;
+	*out = (pid_t)v;
+	return 0;
+}
+
+int cli__libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG && log__level() < LOG_DEBUG_EXTRA)
+		return 0;
+	if (level == LIBBPF_INFO && log__level() < LOG_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+int cli__check_privileges(void)
+{
+	const char *btf = getenv("HANGTRACE_SYS_BTF");
+	struct stat st;
+
+	if (geteuid() != 0) {
+		p_err("hangtrace needs root (BPF and reading another process's memory): run it with sudo");
+		return -EPERM;
+	}
+	if (!btf)
+		btf = "/sys/kernel/btf/vmlinux";
+	if (stat(btf, &st)) {
+		p_err("this kernel has no BTF (%s is missing): hangtrace needs a kernel built with "
+		      "CONFIG_DEBUG_INFO_BTF=y (5.15 or newer)", btf);
+		return -ENOENT;
+	}
+	return 0;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* What every hangtrace command does the same way: arguments, privileges, libbpf output. */
+#ifndef HT_CLI_H
+#define HT_CLI_H
+
+#include <stdarg.h>
+#include <sys/types.h>
+
+#include <bpf/libbpf.h>
+
+/* cli__parse_pid - a positive process or thread id, the whole string.  0 or -EINVAL. */
+int cli__parse_pid(const char *s, pid_t *out);
+
+/* cli__libbpf_print - libbpf's output, filtered by our log level (-v info, -vv debug). */
+int cli__libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args);
+
+/*
+ * cli__check_privileges - root, and a kernel with BTF ($HANGTRACE_SYS_BTF
+ * overrides /sys/kernel/btf/vmlinux, for tests).  0, or -errno after printing
+ * a one-line error.
+ */
+int cli__check_privileges(void);
+
+#endif
