@@ -20,4 +20,12 @@ static __always_inline __u32 get_task_state(void *task)
 	return BPF_CORE_READ(t, state);
 }
 
+/* The same, as a direct load from a trusted task pointer (tp_btf arguments): no helper call. */
+static __always_inline __u32 task_state_direct(struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->__state))
+		return task->__state;
+	return ((struct task_struct___o *)task)->state;
+}
+
 #endif

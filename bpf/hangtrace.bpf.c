@@ -104,6 +104,13 @@ struct {
 	__type(value, struct ht_kstack);
 } kscratch SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ht_thread);
+} thread_init SEC(".maps");
+
 static __always_inline void stat_inc(__u64 *counter)
 {
 	__sync_fetch_and_add(counter, 1);
@@ -180,8 +187,7 @@ static __noinline void read_sock(struct task_struct *task, __s64 fd, struct ht_s
 }
 
 /* Note what @task (current, going off-CPU) is blocked in: syscall, reason, fd. */
-static __noinline void note_block(struct ht_thread *t, struct task_struct *task,
-				  const struct ht_py_proc *proc, int runnable)
+static __noinline void note_block(struct ht_thread *t, struct task_struct *task, int runnable)
 {
 	struct pt_regs *regs;
 	__s64 nr, fd = -1;
@@ -196,9 +202,9 @@ static __noinline void note_block(struct ht_thread *t, struct task_struct *task,
 	}
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 #ifdef __TARGET_ARCH_x86
-	nr = BPF_CORE_READ(regs, orig_ax);
-	a0 = BPF_CORE_READ(regs, di);
-	a1 = BPF_CORE_READ(regs, si);
+	nr = regs->orig_ax;	/* direct loads: regs is a trusted pointer */
+	a0 = regs->di;
+	a1 = regs->si;
 #else
 	nr = -1;
 #endif
@@ -217,7 +223,7 @@ static __noinline void note_block(struct ht_thread *t, struct task_struct *task,
 	case HT_NR_futex:
 		break;
 	default:
-		if (ht_syscall_fd_arg(nr) || ht_classify(nr, 0, proc->gil_lo, proc->gil_hi, 0) ==
+		if (ht_syscall_fd_arg(nr) || ht_classify(nr, 0, t->gil_lo, t->gil_hi, 0) ==
 						     HT_R_SOCKET)
 			fd = (int)a0;
 	}
@@ -225,7 +231,7 @@ static __noinline void note_block(struct ht_thread *t, struct task_struct *task,
 		kind = fd_kind(task, fd);
 	t->syscall = nr;
 	t->arg0 = nr == HT_NR_futex ? a0 : (__u64)fd;
-	t->reason = ht_classify(nr, cls_arg, proc->gil_lo, proc->gil_hi, kind);
+	t->reason = ht_classify(nr, cls_arg, t->gil_lo, t->gil_hi, kind);
 	/* an event loop waiting for work is idle, not blocked (also a wait entered before we attached) */
 	if (t->in_poll || ht_is_loop_wait(nr, a1))
 		t->reason = HT_R_IDLE;
@@ -233,14 +239,20 @@ static __noinline void note_block(struct ht_thread *t, struct task_struct *task,
 
 /* Walk the Python stack of the current task (thread @t of @proc) into the
  * stack map.  Returns its id, 0 if none. */
-static __noinline __u64 walk_tstate(const struct ht_py_proc *proc, __u64 ts, struct ht_pystack *st);
+__noinline __u64 walk_tstate(const struct ht_py_proc *proc, __u64 ts, struct ht_pystack *st);
 
-static __noinline __u64 walk_current(const struct ht_py_proc *proc, struct ht_thread *t, __u32 slot)
+/*
+ * The walkers are global functions: the verifier checks each once, on its
+ * own, instead of again at every call site (that took most of the attach time).
+ */
+__noinline __u64 walk_current(const struct ht_py_proc *proc, struct ht_thread *t, __u32 slot)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct ht_pystack *st;
 	__u64 fsbase = 0, ts;
 
+	if (!proc || !t)
+		return 0;
 	st = bpf_map_lookup_elem(&scratch, &slot);
 	if (!st)
 		return 0;
@@ -261,11 +273,13 @@ static __noinline __u64 walk_current(const struct ht_py_proc *proc, struct ht_th
 }
 
 /* Walk the frames of thread state @ts (of the current process) into the stack map. */
-static __noinline __u64 walk_tstate(const struct ht_py_proc *proc, __u64 ts, struct ht_pystack *st)
+__noinline __u64 walk_tstate(const struct ht_py_proc *proc, __u64 ts, struct ht_pystack *st)
 {
 	__u64 id;
 	long err;
 
+	if (!proc || !st)
+		return 0;
 	id = ht_py_walk(proc, NULL, ts, st, cfg.max_frames);
 	if (st->flags & HT_STACK_READ_ERR)
 		stat_inc(&stats.py_read_fail);
@@ -366,25 +380,13 @@ static __noinline void record_block(struct ht_agg_key *key, const struct ht_pend
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline struct ht_thread *thread_get(struct task_struct *task, int create)
+/*
+ * The state of a traced thread.  Entries are made up front (userspace for the
+ * threads that exist at attach, handle_fork for new ones), so an untraced task
+ * costs one lookup here and nothing else.
+ */
+static __always_inline struct ht_thread *thread_of(__u32 tid)
 {
-	__u32 tid = BPF_CORE_READ(task, pid), pid;
-	struct ht_thread *t, init = {};
-
-	t = bpf_map_lookup_elem(&threads, &tid);
-	if (t || !create)
-		return t;
-	pid = BPF_CORE_READ(task, tgid);
-	if (!bpf_map_lookup_elem(&py_procs, &pid))
-		return NULL;
-	init.pid = pid;
-	init.tid = tid;
-	init.syscall = -1;
-	if (bpf_map_update_elem(&threads, &tid, &init, BPF_NOEXIST) &&
-	    !bpf_map_lookup_elem(&threads, &tid)) {
-		stat_inc(&stats.threads_full);
-		return NULL;
-	}
 	return bpf_map_lookup_elem(&threads, &tid);
 }
 
@@ -456,30 +458,56 @@ clear:
 SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	struct ht_py_proc *proc;
 	struct ht_thread *t;
-	__u64 now = bpf_ktime_get_ns();
-	__u32 pid;
+	__u64 now;
 
-	t = thread_get(prev, 1);
+	t = thread_of(prev->pid);
 	if (t) {
+		now = bpf_ktime_get_ns();
 		if (t->on_ts)
 			t->on_ns += now - t->on_ts;
 		t->on_ts = 0;
 		t->off_ts = now;
-		pid = t->pid;
-		proc = bpf_map_lookup_elem(&py_procs, &pid);
-		if (proc)
-			note_block(t, prev, proc, preempt || get_task_state(prev) == 0);
+		note_block(t, prev, preempt || task_state_direct(prev) == 0);
 	}
 
-	t = thread_get(next, 1);
+	t = thread_of(next->pid);
 	if (t) {
+		now = bpf_ktime_get_ns();
 		if (t->off_ts && now > t->off_ts)
 			end_block(t, now, now - t->off_ts);
 		t->off_ts = 0;
 		t->on_ts = now;
 	}
+	return 0;
+}
+
+/* A new thread of a traced process is traced from its first switch. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 pid = parent->tgid, tid = child->pid, zero = 0;
+	struct ht_py_proc *proc;
+	struct ht_thread *init;
+
+	if (child->tgid != parent->tgid)
+		return 0;	/* a new process, not a thread: not traced */
+	proc = bpf_map_lookup_elem(&py_procs, &pid);
+	if (!proc)
+		return 0;
+	init = bpf_map_lookup_elem(&thread_init, &zero);	/* too big for the stack */
+	if (!init)
+		return 0;
+	__builtin_memset(init, 0, sizeof(*init));
+	init->pid = pid;
+	init->tid = tid;
+	init->syscall = -1;
+	init->gil_lo[0] = proc->gil_lo[0];
+	init->gil_lo[1] = proc->gil_lo[1];
+	init->gil_hi[0] = proc->gil_hi[0];
+	init->gil_hi[1] = proc->gil_hi[1];
+	if (bpf_map_update_elem(&threads, &tid, init, BPF_NOEXIST) && !thread_of(tid))
+		stat_inc(&stats.threads_full);
 	return 0;
 }
 
@@ -489,9 +517,9 @@ static __always_inline int on_wakeup(struct task_struct *p)
 	struct ht_py_proc *proc;
 	struct ht_thread *t, *wt;
 	__u64 now = bpf_ktime_get_ns();
-	__u32 tid = BPF_CORE_READ(p, pid), pid;
+	__u32 pid;
 
-	t = bpf_map_lookup_elem(&threads, &tid);
+	t = thread_of(p->pid);
 	if (!t || !t->off_ts || now - t->off_ts < cfg.min_block_ns ||
 	    t->reason == HT_R_RUNQUEUE)
 		return 0;
@@ -502,8 +530,8 @@ static __always_inline int on_wakeup(struct task_struct *p)
 		read_sock(p, (__s32)t->arg0, &t->sock);
 	/* current is the waker, or whatever an interrupt found running: a wait
 	 * that timed out is told apart at syscall exit (timed_out()). */
-	t->wk_tid = BPF_CORE_READ(cur, pid);
-	t->wk_pid = BPF_CORE_READ(cur, tgid);
+	t->wk_tid = cur->pid;
+	t->wk_pid = cur->tgid;
 	bpf_get_current_comm(t->wk_comm, sizeof(t->wk_comm));
 	if (t->wk_tid == 0)
 		return 0;
@@ -511,7 +539,7 @@ static __always_inline int on_wakeup(struct task_struct *p)
 	proc = bpf_map_lookup_elem(&py_procs, &pid);
 	if (!proc)
 		return 0;
-	wt = thread_get(cur, 1);
+	wt = thread_of(cur->pid);
 	if (wt)
 		t->wk_stack = walk_current(proc, wt, SLOT_WAKE);
 	return 0;
@@ -595,7 +623,10 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	t = bpf_map_lookup_elem(&threads, &tid);
 	if (!t)
 		return 0;
-	a1 = BPF_CORE_READ(regs, si);
+	if (id != HT_NR_epoll_wait && id != HT_NR_epoll_pwait && id != HT_NR_epoll_pwait2 &&
+	    id != HT_NR_poll && id != HT_NR_ppoll && id != HT_NR_select && id != HT_NR_pselect6)
+		return 0;
+	a1 = regs->si;
 	if (!ht_is_loop_wait(id, a1) &&
 	    !(tid == cfg.loop_tid && (id == HT_NR_select || id == HT_NR_pselect6 ||
 				      id == HT_NR_poll || id == HT_NR_ppoll)))
@@ -645,7 +676,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		t->iter_start = now;
 		t->in_poll = 0;
 	} else if (!t->iter_start &&
-		   ht_is_loop_wait(BPF_CORE_READ(regs, orig_ax), BPF_CORE_READ(regs, si))) {
+		   ht_is_loop_wait(regs->orig_ax, regs->si)) {
 		/* a loop wait entered before we attached: its return starts the first iteration */
 		t->iter_start = bpf_ktime_get_ns();
 		t->loop_polls++;

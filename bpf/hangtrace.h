@@ -118,6 +118,8 @@ struct ht_pending {
 struct ht_thread {
 	__u32 pid;
 	__u32 tid;
+	__u64 gil_lo[2];	/* the process's GIL futex ranges, copied: no lookup per switch */
+	__u64 gil_hi[2];
 	__u64 off_ts;		/* when it went off-CPU; 0 while on CPU / unknown */
 	__u64 on_ts;		/* when it went on-CPU; 0 while off CPU / unknown */
 	__u64 on_ns;		/* on-CPU time in the window */

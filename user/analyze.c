@@ -42,10 +42,7 @@ int analyze__init(struct analyze *a, const struct pyproc *p, struct tracer *tr)
 	a->seen_stacks = strmap__new();
 	if (!a->sym || !a->fd_desc || !a->names || !a->seen_stacks)
 		return -ENOMEM;
-	a->ks = ksyms__load();
-	if (!a->ks)
-		p_warn("kernel symbols unavailable (%s): kernel stacks will be omitted",
-		       strerror(errno));
+	/* kernel symbols are read when the report is built, not before attaching */
 	return 0;
 }
 
@@ -466,6 +463,12 @@ int analyze__report(struct analyze *a, struct report *r)
 	err = tracer__snapshot(a->tr, &snap);
 	if (err)
 		return err;
+	if (!a->ks) {
+		a->ks = ksyms__load();
+		if (!a->ks)
+			p_warn("kernel symbols unavailable (%s): kernel stacks will be omitted",
+			       strerror(errno));
+	}
 	now = snap.taken_ns;
 	r->duration_ns = now - a->start_mono_ns;
 	r->stats = snap.stats;

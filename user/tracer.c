@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <linux/perf_event.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -27,6 +29,9 @@ struct tracer {
 	int sample_fds[MAX_CPUS];
 	int nr_cpus;
 	struct tracer_opts opts;
+	struct ht_py_proc procs[8];	/* the processes added, to seed their threads */
+	uint32_t pids[8];
+	int nr_procs;
 };
 
 static int handle_event(void *ctx, void *data, size_t size)
@@ -151,9 +156,51 @@ int tracer__add_process(struct tracer *tr, const struct pyproc *p)
 	err = tracer__py_proc(p, &proc);
 	if (err)
 		return err;
+	if (tr->nr_procs == (int)(sizeof(tr->pids) / sizeof(tr->pids[0])))
+		return -E2BIG;
 	err = bpf_map__update_elem(tr->skel->maps.py_procs, &pid, sizeof(pid), &proc, sizeof(proc),
 				   BPF_ANY);
-	return err ? -errno : 0;
+	if (err)
+		return -errno;
+	tr->procs[tr->nr_procs] = proc;
+	tr->pids[tr->nr_procs++] = pid;
+	return 0;
+}
+
+/*
+ * Make the thread entries of process @i's existing threads.  Called once the
+ * programs are attached: threads born after that get theirs from handle_fork,
+ * and BPF_NOEXIST keeps an entry the fork hook made first.
+ */
+static int seed_threads(struct tracer *tr, int i)
+{
+	int fd = bpf_map__fd(tr->skel->maps.threads);
+	struct ht_thread t;
+	struct dirent *de;
+	char path[64];
+	__u32 tid;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%u/task", tr->pids[i]);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		tid = strtoul(de->d_name, NULL, 10);
+		memset(&t, 0, sizeof(t));
+		t.pid = tr->pids[i];
+		t.tid = tid;
+		t.syscall = -1;
+		memcpy(t.gil_lo, tr->procs[i].gil_lo, sizeof(t.gil_lo));
+		memcpy(t.gil_hi, tr->procs[i].gil_hi, sizeof(t.gil_hi));
+		if (bpf_map_update_elem(fd, &tid, &t, BPF_NOEXIST) && errno != EEXIST)
+			p_warn("thread %u of process %u cannot be traced: %s", tid, tr->pids[i],
+			       strerror(errno));
+	}
+	closedir(dir);
+	return 0;
 }
 
 /* One software cpu-clock sampler per CPU (works in VMs without a PMU). */
@@ -198,6 +245,13 @@ int tracer__attach(struct tracer *tr)
 	if (err) {
 		p_err("failed to attach the BPF programs: %s", strerror(-err));
 		return err;
+	}
+	for (int i = 0; i < tr->nr_procs; i++) {
+		err = seed_threads(tr, i);
+		if (err) {
+			p_err("cannot list the threads of process %u: %s", tr->pids[i], strerror(-err));
+			return err;
+		}
 	}
 	if (tr->opts.sample_hz)
 		return attach_samplers(tr);
