@@ -522,13 +522,16 @@ int analyze__report(struct analyze *a, struct report *r)
 		}
 		if (ti->state == 0)
 			continue;	/* running or runnable */
+		/* an entry with no switch seen: asleep since before we attached */
+		bool never_switched = !t || (!t->off_ts && !t->on_ts && !t->on_ns);
+
 		if (t && t->off_ts)
 			open_ns = now > t->off_ts ? now - t->off_ts : 0;
-		else if (!t)
-			open_ns = r->duration_ns;	/* asleep since before we attached */
+		else if (never_switched)
+			open_ns = r->duration_ns;
 		else
 			continue;
-		if (!t) {
+		if (never_switched) {
 			/* never switched during the window: all of it was off-CPU */
 			struct rblocker tmp = { .fd = -1 };
 
