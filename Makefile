@@ -116,6 +116,10 @@ demo: deps
 deps:
 	$(Q)tools/install-deps.sh
 
+# Overhead against the untraced run and peers (docs/performance.md); not a test.
+bench: hangtrace
+	$(Q)$(MAKE) --no-print-directory -C bench run
+
 # Debian unstable's CPython 3.13/3.14/3.15, run through their own loader (cached).
 pythons:
 	$(Q)tests/fetch-pythons.sh || echo "warning: could not fetch Debian unstable's Pythons; their tests will be skipped" >&2
