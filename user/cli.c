@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "pyproc.h"
 
 int cli__parse_pid(const char *s, pid_t *out)
 {
@@ -48,4 +49,23 @@ int cli__check_privileges(void)
 		return -ENOENT;
 	}
 	return 0;
+}
+
+struct pyproc *cli__discover(pid_t pid, int *err)
+{
+	struct pyproc *p = calloc(1, sizeof(*p));
+	char why[512];
+
+	if (!p) {
+		*err = -ENOMEM;
+		p_err("out of memory");
+		return NULL;
+	}
+	*err = pyproc__discover(pid, p, why, sizeof(why));
+	if (*err) {
+		p_err("%s", why);
+		free(p);
+		return NULL;
+	}
+	return p;
 }

@@ -21,4 +21,11 @@ int cli__libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ar
  */
 int cli__check_privileges(void);
 
+/*
+ * cli__discover - find the CPython of process @pid (a calloc'ed struct pyproc,
+ * free() it).  NULL after printing the one-line reason, with *@err = -errno.
+ */
+struct pyproc;
+struct pyproc *cli__discover(pid_t pid, int *err);
+
 #endif

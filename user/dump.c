@@ -624,7 +624,6 @@ int cmd_dump(int argc, char **argv)
 	struct clock_ref ref = { .fd = { -1, -1 } };
 	struct dump d = {};
 	struct dump_out out;
-	char why[512];
 	int err;
 
 	argp_err_exit_status = 2;
@@ -651,16 +650,9 @@ int cmd_dump(int argc, char **argv)
 		goto cleanup;
 
 	/* Find the target's interpreter */
-	proc = calloc(1, sizeof(*proc));
-	if (!proc) {
-		err = -ENOMEM;
+	proc = cli__discover(env.pid, &err);
+	if (!proc)
 		goto cleanup;
-	}
-	err = pyproc__discover(env.pid, proc, why, sizeof(why));
-	if (err) {
-		p_err("%s", why);
-		goto cleanup;
-	}
 	d.p = proc;
 
 	/* The clock reference blocks while the task iterator loads */

@@ -51,7 +51,6 @@ int main(int argc, char **argv)
 	struct sigaction sa = {};
 	struct report rep = {};
 	struct pyproc *proc = NULL;
-	char why[512];
 	int err;
 
 	/* hangtrace dump ...: a snapshot of a hung process (user/dump.c) */
@@ -71,16 +70,9 @@ int main(int argc, char **argv)
 		goto cleanup;
 
 	/* Find the target's interpreter */
-	proc = calloc(1, sizeof(*proc));
-	if (!proc) {
-		err = -ENOMEM;
+	proc = cli__discover(env.pid, &err);
+	if (!proc)
 		goto cleanup;
-	}
-	err = pyproc__discover(env.pid, proc, why, sizeof(why));
-	if (err) {
-		p_err("%s", why);
-		goto cleanup;
-	}
 
 	/* Ctrl-C / SIGTERM end tracing and still write the report */
 	sa.sa_handler = sig_handler;
