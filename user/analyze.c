@@ -373,6 +373,47 @@ static int add_open_block(struct analyze *a, struct builder *bd, const struct ht
 	return err;
 }
 
+static int cmp_sample(const void *x, const void *y)
+{
+	const struct rsample *a = x, *b = y;
+
+	if (a->count != b->count)
+		return a->count < b->count ? 1 : -1;
+	return a->tid < b->tid ? -1 : a->tid > b->tid;
+}
+
+/* The on-CPU samples of every thread of the target, for profiles. */
+static int add_samples(struct analyze *a, struct report *r, const struct tracer_snapshot *s)
+{
+	struct rsample *sm;
+	size_t i;
+	int err;
+
+	if (!a->sample_hz)
+		return 0;
+	r->sample_period_ns = 1000000000ULL / a->sample_hz;
+	r->samples = calloc(s->nr_oncpu ? s->nr_oncpu : 1, sizeof(*r->samples));
+	if (!r->samples)
+		return -ENOMEM;
+	for (i = 0; i < s->nr_oncpu; i++) {
+		const struct ht_oncpu_key *k = &s->oncpu_keys[i];
+
+		if (k->pid != (__u32)a->p->pid || !s->oncpu_vals[i])
+			continue;
+		sm = &r->samples[r->nr_samples++];
+		sm->pid = k->pid;
+		sm->tid = k->tid;
+		sm->count = s->oncpu_vals[i];
+		sm->ns = sm->count * r->sample_period_ns;
+		sm->stack_id = k->stack;
+		err = analyze__stack(a, k->stack, &sm->stack);
+		if (err)
+			return err;
+	}
+	qsort(r->samples, r->nr_samples, sizeof(*r->samples), cmp_sample);
+	return 0;
+}
+
 static int cmp_blocker(const void *x, const void *y)
 {
 	const struct rblocker *a = x, *b = y;
@@ -575,6 +616,9 @@ int analyze__report(struct analyze *a, struct report *r)
 	}
 	r->stall_threshold_ns = a->stall_ns;
 	r->sample_hz = a->sample_hz;
+	err = add_samples(a, r, &snap);
+	if (err)
+		goto cleanup;
 	err = finish_blockers(r);
 	if (err)
 		goto cleanup;

@@ -11,6 +11,7 @@
 #include "env.h"
 #include "hangtrace.h"
 #include "log.h"
+#include "report.h"
 
 const char *argp_program_version = "hangtrace " HANGTRACE_VERSION;
 const char *argp_program_bug_address = "<https://github.com/hangtrace/hangtrace/issues>";
@@ -41,6 +42,7 @@ enum {
 	OPT_LOOP_TID,
 	OPT_ALERT,
 	OPT_SAMPLE_HZ,
+	OPT_WHAT,
 };
 
 static const struct argp_option opts[] = {
@@ -50,6 +52,8 @@ static const struct argp_option opts[] = {
 	{ "format", OPT_FORMAT, "FORMAT", 0, "text (default), json or folded", 0 },
 	{ "output", 'o', "FILE", 0, "Write the report to FILE (atomically) instead of stdout", 0 },
 	{ "max-frames", OPT_MAX_FRAMES, "N", 0, "Python frames kept per stack, 1-128 (default 128)", 0 },
+	{ "what", OPT_WHAT, "WHAT", 0, "What profiles (folded, ...) hold: offcpu (default), oncpu or all", 0 },
+	{ "quiet", 'q', NULL, 0, "Nothing on stderr but warnings and errors", 0 },
 	{ "verbose", 'v', NULL, 0, "More diagnostics; -vv adds libbpf debug output", 0 },
 	{ NULL, 0, NULL, OPTION_DOC, "Event loops (asyncio, uvloop, eventlet, gevent, tornado, twisted):", 1 },
 	{ "stall", OPT_STALL, "MS", 0, "A loop iteration this long is a stall (default 100)", 1 },
@@ -164,6 +168,21 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			return EINVAL;
 		}
 		env->sample_hz = v;
+		break;
+	case OPT_WHAT:
+		if (!strcmp(arg, "offcpu"))
+			env->what = WHAT_OFFCPU;
+		else if (!strcmp(arg, "oncpu"))
+			env->what = WHAT_ONCPU;
+		else if (!strcmp(arg, "all"))
+			env->what = WHAT_ALL;
+		else {
+			p_err("invalid --what '%s': expected offcpu, oncpu or all", arg);
+			return EINVAL;
+		}
+		break;
+	case 'q':
+		env->quiet = 1;
 		break;
 	case 'v':
 		env->verbose++;

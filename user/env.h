@@ -26,6 +26,8 @@ struct env {
 	uint64_t alert_ns;		/* --alert; 0: off */
 	uint32_t loop_tid;		/* --loop-tid */
 	uint32_t sample_hz;		/* --sample-hz; 0: no on-CPU sampling */
+	int what;			/* --what: enum report_what */
+	int quiet;			/* --quiet: nothing on stderr but errors */
 };
 
 /*

@@ -89,9 +89,11 @@ int main(int argc, char **argv)
 	topts.loop_tid = env.loop_tid;
 	topts.sample_hz = env.sample_hz;
 	topts.stop = &exiting;
+	topts.quiet = env.quiet;
 	err = trace__run(proc, &topts, &rep);
 	if (err)
 		goto cleanup;
+	rep.what = env.what;
 	err = output__write(&rep, env.format, env.output);
 
 cleanup:

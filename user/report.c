@@ -71,6 +71,9 @@ void report__free(struct report *r)
 	for (i = 0; i < r->nr_blockers; i++)
 		blocker_free(&r->blockers[i]);
 	free(r->blockers);
+	for (i = 0; i < r->nr_samples; i++)
+		stack_free(&r->samples[i].stack);
+	free(r->samples);
 	for (i = 0; i < r->nr_stalls; i++)
 		free(r->stalls[i].coro);
 	free(r->stalls);
@@ -310,32 +313,59 @@ static void put_folded(FILE *f, const char *s)
 	}
 }
 
-int report__write_folded(const struct report *r, FILE *f)
+static const char *thread_name(const struct report *r, uint32_t tid)
 {
-	size_t i, k;
+	size_t k;
+
+	for (k = 0; k < r->nr_threads; k++)
+		if (r->threads[k].tid == tid)
+			return r->threads[k].name;
+	return "";
+}
+
+/* One folded line: process;thread-tid;outermost;...;innermost;[leaf] value */
+static void folded_line(FILE *f, const struct report *r, uint32_t pid, uint32_t tid,
+			const struct rstack *st, const char *leaf, unsigned long long value)
+{
 	int j;
 
-	for (i = 0; i < r->nr_blockers; i++) {
-		const struct rblocker *b = &r->blockers[i];
-		const char *tname = "";
+	fprintf(f, "python-%u;", pid);
+	put_folded(f, thread_name(r, tid));
+	fprintf(f, "-%u", tid);
+	if (st->truncated)
+		fputs(";<truncated>", f);
+	for (j = st->depth - 1; j >= 0; j--) {
+		fputc(';', f);
+		put_folded(f, st->frames[j].function);
+		fputs(" (", f);
+		put_folded(f, st->frames[j].file);
+		fprintf(f, ":%d)", st->frames[j].line);
+	}
+	fprintf(f, ";[%s] %llu\n", leaf, value);
+}
 
-		for (k = 0; k < r->nr_threads; k++)
-			if (r->threads[k].tid == b->tid)
-				tname = r->threads[k].name;
-		fprintf(f, "python-%u;", b->pid);
-		put_folded(f, tname);
-		fprintf(f, "-%u", b->tid);
-		if (b->stack.truncated)
-			fputs(";<truncated>", f);
-		for (j = b->stack.depth - 1; j >= 0; j--) {
-			fputc(';', f);
-			put_folded(f, b->stack.frames[j].function);
-			fputs(" (", f);
-			put_folded(f, b->stack.frames[j].file);
-			fprintf(f, ":%d)", b->stack.frames[j].line);
-		}
-		fprintf(f, ";[%s] %llu\n", reason_name(b->reason),
-			(unsigned long long)((b->total_ns + 500) / 1000));
+/*
+ * Folded stacks (flamegraph.pl, speedscope, inferno): off-CPU blockers in
+ * microseconds with the reason as the leaf, on-CPU samples in microseconds
+ * (count x period) with [on-cpu] as the leaf, as --what asks.  On-CPU
+ * blockers of loop threads are not off-CPU time: the samples hold them.
+ */
+int report__write_folded(const struct report *r, FILE *f)
+{
+	size_t i;
+
+	for (i = 0; r->what != WHAT_ONCPU && i < r->nr_blockers; i++) {
+		const struct rblocker *b = &r->blockers[i];
+
+		if (b->on_cpu)
+			continue;
+		folded_line(f, r, b->pid, b->tid, &b->stack, reason_name(b->reason),
+			    (b->total_ns + 500) / 1000);
+	}
+	for (i = 0; r->what != WHAT_OFFCPU && i < r->nr_samples; i++) {
+		const struct rsample *s = &r->samples[i];
+
+		folded_line(f, r, s->pid, s->tid, &s->stack, "on-cpu", (s->ns + 500) / 1000);
 	}
 	return ferror(f) ? -1 : 0;
 }

@@ -64,6 +64,22 @@ struct rstall {
 	char *coro;			/* coroutine/callback that was running, NULL if unknown */
 };
 
+/* On-CPU samples of one thread at one Python stack (every traced thread). */
+struct rsample {
+	uint32_t pid, tid;
+	uint64_t count;			/* samples */
+	uint64_t ns;			/* count * sampling period */
+	uint64_t stack_id;
+	struct rstack stack;
+};
+
+/* What a profile (folded, pprof, speedscope, svg, html) holds: --what. */
+enum report_what {
+	WHAT_OFFCPU,			/* blockers only (default) */
+	WHAT_ONCPU,			/* on-CPU samples only */
+	WHAT_ALL,
+};
+
 struct rthread {
 	uint32_t tid;
 	char name[64];
@@ -90,6 +106,10 @@ struct report {
 	size_t nr_threads;
 	struct rblocker *blockers;	/* sorted by total_ns, largest first */
 	size_t nr_blockers;
+	struct rsample *samples;	/* on-CPU, most samples first */
+	size_t nr_samples;
+	uint64_t sample_period_ns;	/* 0: sampling was off */
+	enum report_what what;		/* set by the caller before writing a profile */
 	struct rstall *stalls;		/* in time order */
 	size_t nr_stalls;
 	uint64_t stall_threshold_ns;

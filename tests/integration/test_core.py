@@ -122,3 +122,33 @@ def test_folded_output(procs):
     l2 = "level2 (%s:%d)" % (SCENARIOS, marker_line(SCENARIOS, "level2"))
     assert parts[-2] == l3 and parts[-3] == l2
     assert 400000 <= int(us) <= 700000
+
+
+@pytest.mark.parametrize("what", ["oncpu", "all"])
+def test_folded_what(procs, what):
+    """--what oncpu|all: sampled on-CPU stacks with an [on-cpu] leaf, beside
+    (all) or instead of (oncpu) the off-CPU ones."""
+    py = PYS[-1]
+    from conftest import Target, Tracer
+    t = Target(py.argv + [str(SCENARIOS), "profile", "0.6"])
+    procs.append(t)
+    tr = Tracer(t.pid, args=["--what", what], fmt="folded")
+    procs.append(tr)
+    t.trigger()
+    done = t.wait_done()
+    out = tr.stop()
+    # the loop's two lines (the while and the += 1) share the samples
+    burn = ";burn (%s:" % SCENARIOS
+    on = [l for l in out.splitlines() if burn in l and l.rsplit(" ", 1)[0].endswith("[on-cpu]")]
+    assert on, out
+    lines = {int(l.split(burn)[1].split(")")[0]) for l in on}
+    assert marker_line(SCENARIOS, "burn") in lines, out
+    on_us = sum(int(l.rsplit(" ", 1)[1]) for l in on)
+    # 199 Hz sampling of a 0.6 s busy loop: within 25% (sampling noise)
+    assert abs(on_us / 1e6 - done["burned"]) <= 0.25 * done["burned"], (on_us, done)
+    rest = "rest (%s:%d);[sleep]" % (SCENARIOS, marker_line(SCENARIOS, "rest"))
+    off = [l for l in out.splitlines() if rest in l]
+    if what == "oncpu":
+        assert not off and all(l.rsplit(" ", 1)[0].endswith("[on-cpu]") for l in out.splitlines())
+    else:
+        assert off, out

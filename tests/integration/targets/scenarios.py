@@ -120,6 +120,27 @@ def schläft_ein():
     time.sleep(SECONDS)  # @unicode
 
 
+# --- on-CPU then off-CPU: what profiles (folded, pprof, ...) must show ---
+def burn(until):
+    n = 0
+    while time.monotonic() < until:
+        n += 1  # @burn
+    return n
+
+
+def rest():
+    time.sleep(SECONDS)  # @rest
+
+
+def profile_scenario():
+    t0 = time.monotonic()
+    burn(t0 + SECONDS)  # @call_burn
+    info["burned"] = time.monotonic() - t0
+    t1 = time.monotonic()
+    rest()  # @call_rest
+    info["rested"] = time.monotonic() - t1
+
+
 SCENARIOS = {
     "sleep": sleep_scenario,
     "lock": lock_scenario,
@@ -128,6 +149,7 @@ SCENARIOS = {
     "method": lambda: Worker().run(),
     "recursion": lambda: recurse(500),
     "unicode": schläft_ein,
+    "profile": profile_scenario,
 }
 
 
