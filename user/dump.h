@@ -62,6 +62,7 @@ struct dump_thread {
 	int handler_frame;		/* ... at this index of @frames */
 	uint32_t waits_for;		/* the thread it joins, 0 unknown */
 	bool waits_exact;		/* ... identified by the lock itself, not by elimination */
+	uint32_t lock_owner;		/* it waits for an RLock this thread holds, 0 unknown */
 };
 
 struct dump_finding {

@@ -365,6 +365,106 @@ static void resolve_joins(struct dump *d, struct procmem *mem)
 	}
 }
 
+/* Is the object at @obj of the C type named @name (tp_name)? */
+static bool obj_type_is(struct procmem *m, uint64_t obj, const char *name)
+{
+	char buf[32];
+	uint64_t type, tp_name;
+	size_t n = strlen(name) + 1;
+
+	if (n > sizeof(buf) || procmem__read_u64(m, obj + 8, &type) || !user_ptr(type) ||
+	    procmem__read_u64(m, type + 24, &tp_name) || !user_ptr(tp_name) ||
+	    procmem__read(m, tp_name, buf, n))
+		return false;
+	return !memcmp(buf, name, n);
+}
+
+/*
+ * The addresses of the lock @t may wait on in a futex: the semaphore itself
+ * (every lock up to 3.12, RLock's on 3.13), and from 3.13, for parking-lot
+ * waits, the address next to the waiter's own semaphore.  0 when unknown.
+ */
+static void waited_lock(struct procmem *m, const struct dump_thread *t, uint64_t lock[2])
+{
+	uint64_t addr;
+
+	lock[0] = lock[1] = 0;
+	if (t->w.syscall != HT_NR_futex || t->w.reason != HT_R_LOCK || !user_ptr(t->w.args[0]))
+		return;
+	lock[0] = t->w.args[0];
+	if (!procmem__read_u64(m, t->w.args[0] - 8, &addr) && user_ptr(addr))
+		lock[1] = addr;
+}
+
+#define RLOCK_STACK_SCAN (64 * 1024)
+
+/*
+ * The _thread.RLock object whose lock is one of @lock.  From 3.14 the mutex
+ * is inside the object (at +16).  Before, the object only points to it (at
+ * +16), so look for the object among the words of the waiting thread's own
+ * C stack, from its stack pointer up: RLock.acquire's frame holds it.  A
+ * candidate counts only if its type is RLock and its lock is @lock.
+ */
+static uint64_t find_rlock(struct dump *d, struct procmem *m, const struct dump_thread *t,
+			   const uint64_t lock[2])
+{
+	uint64_t *buf, obj = 0, w, base = t->w.sp & ~7ULL;
+	size_t n = 0, i, len;
+
+	if (d->p->minor >= 14)
+		return lock[1] && obj_type_is(m, lock[1] - 16, "_thread.RLock") ? lock[1] - 16 : 0;
+	if (!t->w.sp || !(buf = malloc(RLOCK_STACK_SCAN)))
+		return 0;
+	/* page by page: the stack's mapping ends somewhere above */
+	while (n < RLOCK_STACK_SCAN) {
+		len = 4096 - ((base + n) & 4095);
+		if (len > RLOCK_STACK_SCAN - n)
+			len = RLOCK_STACK_SCAN - n;
+		if (procmem__read(m, base + n, (char *)buf + n, len))
+			break;
+		n += len;
+	}
+	for (i = 0; i < n / 8 && !obj; i++) {
+		if (!user_ptr(buf[i]) || (buf[i] & 7) || procmem__read_u64(m, buf[i] + 16, &w) ||
+		    !w || (w != lock[0] && w != lock[1]))
+			continue;
+		if (obj_type_is(m, buf[i], "_thread.RLock"))
+			obj = buf[i];
+	}
+	free(buf);
+	return obj;
+}
+
+/*
+ * Threads blocked acquiring an RLock: its owner (the pthread id it stores at
+ * +24, on every version) is a thread of ours, identified by its fsbase.
+ */
+static void resolve_rlocks(struct dump *d, struct procmem *mem)
+{
+	struct dump_thread *t;
+	uint64_t lock[2], obj, owner;
+	size_t i, j;
+
+	for (i = 0; mem && i < d->nr_threads; i++) {
+		t = &d->threads[i];
+		if (t->waits_exact)
+			continue;
+		waited_lock(mem, t, lock);
+		if (!lock[0] || !(obj = find_rlock(d, mem, t, lock)) ||
+		    procmem__read_u64(mem, obj + 24, &owner) || !owner)
+			continue;
+		for (j = 0; j < d->nr_threads; j++)
+			if (&d->threads[j] != t && d->threads[j].fsbase == owner)
+				t->lock_owner = d->threads[j].tid;
+	}
+}
+
+/* The thread @t waits for, known for certain (a join by its lock, an RLock's owner). */
+static uint32_t waits_exactly_for(const struct dump_thread *t)
+{
+	return t->waits_exact ? t->waits_for : t->lock_owner;
+}
+
 /* --- patterns ----------------------------------------------------------- */
 
 #define MAX_VARS 8
@@ -477,21 +577,24 @@ static int match_signal_handler(struct dump *d, struct vars *v, struct dump_find
 	return 0;
 }
 
-static int match_join_cycle(struct dump *d, struct vars *v, struct dump_finding *f)
+/*
+ * A cycle of exactly known waits: threads joining each other (@locks
+ * false), or at least one of them waiting for an RLock another holds.
+ */
+static int find_cycle(struct dump *d, struct vars *v, struct dump_finding *f, bool locks)
 {
 	struct dump_thread *t, *u;
 	char who[256], at[600], *out;
 	size_t i, steps, len;
-	bool cycle;
+	bool cycle, any_lock;
 	int k;
 
 	for (i = 0; i < d->nr_threads; i++) {
 		t = &d->threads[i];
-		/* follow the exactly known joins from t: back to t is a cycle */
+		/* follow the exactly known waits from t: back to t is a cycle */
 		cycle = false;
-		for (u = t, steps = 0; u && u->waits_for && u->waits_exact && steps <= d->nr_threads;
-		     steps++) {
-			u = thread_of(d, u->waits_for);
+		for (u = t, steps = 0; u && waits_exactly_for(u) && steps <= d->nr_threads; steps++) {
+			u = thread_of(d, waits_exactly_for(u));
 			if (u == t) {
 				cycle = true;
 				break;
@@ -500,27 +603,52 @@ static int match_join_cycle(struct dump *d, struct vars *v, struct dump_finding 
 		if (!cycle)
 			continue;
 		/* report each cycle once, from its smallest tid */
-		for (u = thread_of(d, t->waits_for); u != t && u->tid > t->tid;)
-			u = thread_of(d, u->waits_for);
+		for (u = thread_of(d, waits_exactly_for(t)); u != t && u->tid > t->tid;)
+			u = thread_of(d, waits_exactly_for(u));
 		if (u != t)
+			continue;
+		any_lock = false;
+		u = t;
+		do {
+			any_lock |= !u->waits_exact;
+			u = thread_of(d, waits_exactly_for(u));
+		} while (u && u != t);
+		if (any_lock != locks)
 			continue;
 		out = var(v, "cycle");
 		u = t;
 		do {
 			describe_thread(u, who, sizeof(who));
-			k = join_frame(u);
 			at[0] = 0;
-			if (k >= 0 && k + 1 < u->depth)
-				put_frame(at, sizeof(at), &u->frames[k + 1]);
+			if (u->waits_exact) {
+				k = join_frame(u);
+				if (k >= 0 && k + 1 < u->depth)
+					put_frame(at, sizeof(at), &u->frames[k + 1]);
+			} else {
+				k = user_frame(u);
+				if (k >= 0)
+					put_frame(at, sizeof(at), &u->frames[k]);
+			}
 			len = strlen(out);
-			snprintf(out + len, VAR_SZ - len, "%s%s joins thread %u%s%s", u == t ? "" : "; ",
-				 who, u->waits_for, at[0] ? " in " : "", at);
+			snprintf(out + len, VAR_SZ - len, "%s%s %s thread %u%s%s", u == t ? "" : "; ",
+				 who, u->waits_exact ? "joins" : "waits for an RLock held by",
+				 waits_exactly_for(u), at[0] ? " in " : "", at);
 			add_tid(f, u->tid);
-			u = thread_of(d, u->waits_for);
+			u = thread_of(d, waits_exactly_for(u));
 		} while (u && u != t);
 		return 1;
 	}
 	return 0;
+}
+
+static int match_join_cycle(struct dump *d, struct vars *v, struct dump_finding *f)
+{
+	return find_cycle(d, v, f, false);
+}
+
+static int match_lock_cycle(struct dump *d, struct vars *v, struct dump_finding *f)
+{
+	return find_cycle(d, v, f, true);
 }
 
 static int list_joined(struct dump *d, const struct dump_thread *m, char *out, size_t sz)
@@ -621,6 +749,35 @@ static int match_join(struct dump *d, struct vars *v, struct dump_finding *f)
 	return 0;
 }
 
+/* A thread waits for an RLock whose owner is a thread of ours, itself stuck. */
+static int match_lock_owner(struct dump *d, struct vars *v, struct dump_finding *f)
+{
+	char fr[512];
+	size_t i;
+	int k;
+
+	for (i = 0; i < d->nr_threads; i++) {
+		struct dump_thread *t = &d->threads[i], *u;
+
+		if (!t->lock_owner || !stuck(t))
+			continue;
+		u = thread_of(d, t->lock_owner);
+		if (!u)
+			continue;
+		describe_thread(t, var(v, "thread"), VAR_SZ);
+		k = user_frame(t);
+		fr[0] = 0;
+		if (k >= 0)
+			put_frame(fr, sizeof(fr), &t->frames[k]);
+		snprintf(var(v, "at"), VAR_SZ, "%s%s", fr[0] ? " at " : "", fr);
+		describe_thread_wait(u, var(v, "owner"), VAR_SZ);
+		add_tid(f, t->tid);
+		add_tid(f, u->tid);
+		return 1;
+	}
+	return 0;
+}
+
 static int match_gil(struct dump *d, struct vars *v, struct dump_finding *f)
 {
 	struct dump_thread *h = d->gil_holder ? thread_of(d, d->gil_holder) : NULL;
@@ -656,7 +813,7 @@ static void describe_child(pid_t child, char *out, size_t sz)
 		free(cmd);
 		return;
 	}
-	if (state != 'R' && !procthread__syscall(child, child, &nr, args))
+	if (state != 'R' && !procthread__syscall(child, child, &nr, args, NULL))
 		sc = syscall_name(nr);
 	what = state == 'R' ? "running" : state == 'S' ? "sleeping" : state == 'D' ? "in disk sleep" :
 	       state == 'T' || state == 't' ? "stopped" : state == 'Z' ? "exited (a zombie)" : "blocked";
@@ -765,6 +922,9 @@ static const struct pattern {
 	{ "signal-handler-lock",
 	  "Self-deadlock: the {signal} handler {handler} waits for a lock in {thread}, {wait}; the code it interrupted on that same thread, {interrupted}, cannot release a lock it holds until the handler returns",
 	  match_signal_handler },
+	{ "lock-cycle",
+	  "Deadlock: {cycle}: none of them can go on",
+	  match_lock_cycle },
 	{ "join-cycle",
 	  "Deadlock: {cycle}: none of them can finish",
 	  match_join_cycle },
@@ -774,6 +934,9 @@ static const struct pattern {
 	{ "join-wait",
 	  "Waiting on a thread: {thread} waits in Thread.join{at} for {joined}{how}",
 	  match_join },
+	{ "lock-owner",
+	  "Waiting on a lock: {thread} waits{at} for an RLock held by {owner}",
+	  match_lock_owner },
 	{ "gil-held-blocked",
 	  "GIL held while blocked: {thread} holds the GIL but is {wait}{at}, in native code that did not release it; {waiters} for the GIL",
 	  match_gil },
@@ -813,6 +976,7 @@ int dump__diagnose(struct dump *d, struct procmem *mem)
 	find_shutdown(d);
 	find_signal_handlers(d, mem);
 	resolve_joins(d, mem);
+	resolve_rlocks(d, mem);
 
 	v = calloc(1, sizeof(*v));
 	d->findings = calloc(np, sizeof(*d->findings));

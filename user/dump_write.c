@@ -128,6 +128,8 @@ static void text_thread(const struct dump_thread *t, FILE *f)
 	if (t->waits_for)
 		fprintf(f, "    joins thread %u (%s)\n", t->waits_for,
 			t->waits_exact ? "found by the lock it waits on" : "the only other Python thread");
+	if (t->lock_owner)
+		fprintf(f, "    waits for an RLock held by thread %u\n", t->lock_owner);
 	for (i = 0; i < t->depth; i++) {
 		fputs("        ", f);
 		report__put_clean(f, t->frames[i].function);
@@ -289,6 +291,8 @@ static json_object *jthread(const struct dump_thread *t)
 	json_object_object_add(o, "signal_handler", h);
 	json_object_object_add(o, "joins", t->waits_for ? json_object_new_int64(t->waits_for) : NULL);
 	json_object_object_add(o, "joins_exact", json_object_new_boolean(t->waits_exact));
+	json_object_object_add(o, "lock_owner",
+			       t->lock_owner ? json_object_new_int64(t->lock_owner) : NULL);
 	json_object_object_add(o, "stack", jframes(t));
 	json_object_object_add(o, "stack_partial", json_object_new_boolean(t->partial));
 	json_object_object_add(o, "stack_note", json__str(t->stack_note));

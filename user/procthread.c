@@ -82,9 +82,9 @@ int procthread__state(pid_t pid, pid_t tid, char *state)
 }
 
 /* /proc/PID/task/TID/syscall: "nr arg0 .. arg5 sp pc", "running" or "-1 sp pc". */
-int procthread__syscall(pid_t pid, pid_t tid, long *nr, uint64_t args[6])
+int procthread__syscall(pid_t pid, pid_t tid, long *nr, uint64_t args[6], uint64_t *sp)
 {
-	unsigned long long a[6] = {};
+	unsigned long long a[8] = {};
 	char buf[512];
 	FILE *f;
 	int i, n;
@@ -99,10 +99,13 @@ int procthread__syscall(pid_t pid, pid_t tid, long *nr, uint64_t args[6])
 	fclose(f);
 	if (!strncmp(buf, "running", 7))
 		return -EBUSY;
-	n = sscanf(buf, "%ld %llx %llx %llx %llx %llx %llx", nr, &a[0], &a[1], &a[2], &a[3],
-		   &a[4], &a[5]);
+	/* "NR a0 a1 a2 a3 a4 a5 SP PC", or "-1 SP PC" outside a system call */
+	n = sscanf(buf, "%ld %llx %llx %llx %llx %llx %llx %llx", nr, &a[0], &a[1], &a[2], &a[3],
+		   &a[4], &a[5], &a[6]);
 	for (i = 0; i < 6; i++)
 		args[i] = *nr >= 0 ? a[i] : 0;
+	if (sp)
+		*sp = *nr >= 0 ? (n == 8 ? a[6] : 0) : (n >= 2 ? a[0] : 0);
 	return n >= 1 ? 0 : -EINVAL;
 }
 
@@ -173,7 +176,7 @@ void procthread__classify(pid_t pid, pid_t tid, struct procmem *mem, const struc
 	w->syscall = -1;
 	w->reason = HT_R_OTHER;
 	w->fd = -1;
-	if (procthread__syscall(pid, tid, &nr, w->args))
+	if (procthread__syscall(pid, tid, &nr, w->args, &w->sp))
 		return;
 	w->syscall = nr;
 	cls = w->args[0];

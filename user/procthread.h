@@ -32,9 +32,10 @@ int procthread__state(pid_t pid, pid_t tid, char *state);
  * procthread__syscall - /proc/PID/task/TID/syscall: *@nr is the system call
  * the thread is blocked in (-1: blocked outside any system call) and @args
  * its six arguments.  -EBUSY when the thread is running (the kernel does not
- * say), other -errno when unreadable.
+ * say), other -errno when unreadable.  @sp (may be NULL) gets the user
+ * stack pointer, 0 when not shown.
  */
-int procthread__syscall(pid_t pid, pid_t tid, long *nr, uint64_t args[6]);
+int procthread__syscall(pid_t pid, pid_t tid, long *nr, uint64_t args[6], uint64_t *sp);
 
 /*
  * procthread__kstack - /proc/PID/task/TID/stack as function names, innermost
@@ -52,6 +53,7 @@ int procthread__fd_kind(pid_t pid, long fd);
 struct procthread_wait {
 	long syscall;		/* -1: none known (outside a system call, or unreadable) */
 	uint64_t args[6];	/* its arguments, when @syscall >= 0 */
+	uint64_t sp;		/* its user stack pointer, 0 unknown */
 	int reason;		/* enum ht_reason, classified by bpf/reason.h as BPF does */
 	int fd;			/* the descriptor it waits on, -1 none */
 	char *fd_desc;		/* what @fd is ("127.0.0.1:5432", "pipe", ...), malloc'ed, or NULL */

@@ -287,6 +287,41 @@ def test_join_cycle(py, procs):
 
 
 @pytest.mark.parametrize("py", PYS, ids=ids)
+def test_rlock_owner(py, procs):
+    """A thread waits for an RLock: the owner is named (from the lock itself)."""
+    t = start(procs, py, "rlock_owner")
+    rep = dump_until(t.pid, "lock-owner")
+    main = thread(rep, t.pid)
+    holder = thread_with(rep, "keep_rlock")
+    assert main["lock_owner"] == holder["tid"], main
+    assert main["stack"][0] == frame("rlock_owner", "rlock_wait")
+    assert holder["lock_owner"] is None
+    d = rep["diagnosis"][0]
+    assert d["tids"][:2] == [t.pid, holder["tid"]]
+    for words in ("Waiting on a lock", "at " + at("rlock_owner", "rlock_wait"),
+                  "for an RLock held by thread %d" % holder["tid"],
+                  at("keep_rlock", "holder_wait")):
+        assert words in d["message"], (words, d["message"])
+
+
+@pytest.mark.parametrize("py", PYS, ids=ids)
+def test_rlock_cycle(py, procs):
+    """Two threads each hold the RLock the other wants: a lock cycle, named."""
+    t = start(procs, py, "rlock_cycle")
+    rep = dump_until(t.pid, "lock-cycle")
+    pair = [x for x in rep["threads"] if x["tid"] != t.pid]
+    assert len(pair) == 2
+    a, b = pair
+    assert a["lock_owner"] == b["tid"] and b["lock_owner"] == a["tid"]
+    d = rep["diagnosis"][0]
+    assert sorted(d["tids"]) == sorted([a["tid"], b["tid"]])
+    for words in ("Deadlock", "waits for an RLock held by thread %d" % a["tid"],
+                  "waits for an RLock held by thread %d" % b["tid"],
+                  "in " + at("take", "rlock_take")):
+        assert words in d["message"], (words, d["message"])
+
+
+@pytest.mark.parametrize("py", PYS, ids=ids)
 def test_waiting_on_child(py, procs):
     t = start(procs, py, "child")
     procs.append(Pid(t.ready["child"]))

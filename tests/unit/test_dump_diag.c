@@ -194,6 +194,48 @@ static void test_cycle(void)
 	teardown(&d);
 }
 
+/* RLocks: an owner that is stuck itself; a cycle mixing a lock and a join. */
+static void test_rlock(void)
+{
+	struct dump d;
+	struct dump_thread *a, *b;
+
+	setup(&d);
+	a = add(&d, 100, 'S', HT_NR_futex, HT_R_LOCK, 3 * SEC);
+	a->frames = frames(2, "flush", APP, 40, "<module>", APP, 90);
+	a->depth = 2;
+	a->lock_owner = 101;
+	b = add(&d, 101, 'S', HT_NR_recvfrom, HT_R_SOCKET, 3 * SEC);
+	b->frames = frames(2, "fetch", APP, 12, "worker", APP, 20);
+	b->depth = 2;
+	CHECK(!dump__diagnose(&d, NULL), "diagnose");
+	CHECK(!strcmp(first(&d), "lock-owner"), "owner: %s", first(&d));
+	CHECK(says(&d, "Waiting on a lock: thread 100 \"python3\" (main) waits at flush "
+		       "(/srv/app.py:40) for an RLock held by thread 101 \"python3\" (runs worker), "
+		       "blocked 3.0 s in recvfrom"),
+	      "message: %s", d.nr_findings ? d.findings[0].message : "");
+	teardown(&d);
+
+	setup(&d);
+	add(&d, 100, 'S', HT_NR_clock_nanosleep, HT_R_SLEEP, 5 * SEC);
+	a = add(&d, 101, 'S', HT_NR_futex, HT_R_LOCK, 5 * SEC);
+	a->frames = frames(2, "Thread.join", TH, 1112, "a", APP, 7);
+	a->depth = 2;
+	a->waits_for = 102;
+	a->waits_exact = true;
+	b = add(&d, 102, 'S', HT_NR_futex, HT_R_LOCK, 5 * SEC);
+	b->frames = frames(1, "b", APP, 9);
+	b->depth = 1;
+	b->lock_owner = 101;
+	CHECK(!dump__diagnose(&d, NULL), "diagnose");
+	CHECK(!strcmp(first(&d), "lock-cycle"), "lock cycle: %s", first(&d));
+	CHECK(says(&d, "thread 101 \"python3\" (runs a) joins thread 102 in a (/srv/app.py:7); "
+		       "thread 102 \"python3\" (runs b) waits for an RLock held by thread 101 in b "
+		       "(/srv/app.py:9)"),
+	      "message: %s", d.nr_findings ? d.findings[0].message : "");
+	teardown(&d);
+}
+
 static void test_signal_handler(void)
 {
 	struct dump d;
@@ -272,6 +314,7 @@ int main(void)
 	test_finalization();
 	test_not_shutdown_while_main_module_runs();
 	test_cycle();
+	test_rlock();
 	test_signal_handler();
 	test_stopped_gil_child_socket();
 	printf("%d passed, %d failed\n", passed, failed);

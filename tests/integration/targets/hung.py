@@ -141,6 +141,49 @@ def join_cycle():
     threads["a"].join()  # @main_join
 
 
+# --- an RLock held by a thread that waits for something else --------------
+rl_a = threading.RLock()
+rl_b = threading.RLock()
+
+
+def keep_rlock():
+    with rl_a:
+        with rl_a:  # reentrant: held twice
+            info["holder_tid"] = tid()
+            started.set()
+            never.wait()  # @holder_wait
+
+
+def rlock_owner():
+    t = threading.Thread(target=keep_rlock, name="holder")
+    t.start()
+    started.wait()
+    ready()
+    with rl_a:  # @rlock_wait
+        pass
+
+
+# --- two threads, each holding the RLock the other wants ------------------
+both = threading.Barrier(2)
+
+
+def take(first, second):
+    with first:
+        both.wait()
+        with second:  # @rlock_take
+            pass
+
+
+def rlock_cycle():
+    threads["a"] = threading.Thread(target=take, args=(rl_a, rl_b), name="a")
+    threads["b"] = threading.Thread(target=take, args=(rl_b, rl_a), name="b")
+    threads["a"].start()
+    threads["b"].start()
+    time.sleep(0.2)
+    ready()
+    threads["a"].join()  # @rlock_main_join
+
+
 # --- waiting for a child that never exits ----------------------------------
 def child():
     p = subprocess.Popen(["sleep", "3600"])
@@ -232,6 +275,8 @@ SCENARIOS = {
     "sigterm": sigterm,
     "join_event": join_event,
     "join_cycle": join_cycle,
+    "rlock_owner": rlock_owner,
+    "rlock_cycle": rlock_cycle,
     "child": child,
     "silent_peer": silent_peer,
     "gil": gil,
