@@ -9,6 +9,11 @@ its echo before sending the next.  The server's event loop therefore blocks
 in epoll_wait and is woken by the client over and over: a syscall- and
 wake-up-heavy server, as a real one is.
 
+With --stall-every S --stall-ms MS the server's loop stalls on purpose: once
+every S seconds a callback calls time.sleep(MS/1000), as a blocking call in a
+coroutine would (the "stall" workload: loop detection, stall blame and
+sampling at work, not only idle waits).
+
 Throughput: echoed messages (round trips) per second, counted by the client.
 """
 
@@ -29,6 +34,10 @@ def extra_args(ap):
                     help="client connections (default 1)")
     ap.add_argument("--size", type=int, default=64,
                     help="message size in bytes (default 64)")
+    ap.add_argument("--stall-every", type=float, default=0,
+                    help="stall the server's loop once every this many seconds (default: never)")
+    ap.add_argument("--stall-ms", type=float, default=120,
+                    help="how long each stall lasts, in ms (default 120)")
     # Internal: run as the client of the server listening on PORT.
     ap.add_argument("--client", type=int, metavar="PORT", help=argparse.SUPPRESS)
 
@@ -47,6 +56,12 @@ async def readline(f):
 
 
 # --- server (the traced process) -------------------------------------------
+
+def stall(loop, every, seconds):
+    """Block the loop for @seconds, then again in @every seconds."""
+    time.sleep(seconds)  # a blocking call on the loop thread: the stall
+    loop.call_later(every, stall, loop, every, seconds)
+
 
 class Echo(asyncio.Protocol):
     def connection_made(self, transport):
@@ -78,11 +93,15 @@ async def serve(args):
             return
         client.stdin.write(b"go\n")
         client.stdin.flush()
+        if args.stall_every:
+            loop.call_later(args.stall_every, stall, loop, args.stall_every,
+                            args.stall_ms / 1000)
 
         # The client measures and says when it is done, on its stdout.
         result = json.loads(await readline(client.stdout))
         common.report("echo", result["ops"], result["seconds"], "round trips/s",
-                      conns=args.conns, size=args.size)
+                      conns=args.conns, size=args.size, stall_every=args.stall_every,
+                      stall_ms=args.stall_ms)
     finally:
         # The client exits by itself once it has reported; never leave it behind.
         try:
