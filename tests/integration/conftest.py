@@ -184,8 +184,19 @@ def blockers_with(report, function, tid=None):
     return out
 
 
+def summary(report):
+    """One line per thread and blocker: what a failed assertion needs to show."""
+    lines = ["thread %(tid)d %(name)s python=%(python)s" % t for t in report["threads"]]
+    for b in report["blockers"]:
+        lines.append("  blocker tid %d %s/%s %s %.3fs x%d still=%s stack=%s" % (
+            b["tid"], b["kind"], b["reason"], b.get("syscall"), b["total_s"], b["count"],
+            b["still_blocked"], " < ".join("%s:%s" % (f["function"], f["line"])
+                                           for f in b["stack"][:4]) or "(none)"))
+    return "\n".join(lines)
+
+
 def the_blocker(report, function, tid=None):
     found = blockers_with(report, function, tid)
-    assert found, "no blocker with innermost frame %s in %s" % (
-        function, json.dumps(report["blockers"], indent=1)[:4000])
+    assert found, "no blocker with innermost frame %s%s in:\n%s\nlost: %s" % (
+        function, "" if tid is None else " (tid %d)" % tid, summary(report), report.get("lost"))
     return max(found, key=lambda b: b["total_s"])
