@@ -379,11 +379,10 @@ def test_hostile_names(py, procs, tmp_path, schema):
     thread = "bad\ufffd\"<\x07"  # the comm bytes b'bad\xff"<\x07'
 
     types, samples, raw = pprof_raw(tmp_path, pb)
-    leaf = "%d: 0x0 M=1 %s %s:%d s=%d(%s:%s)" % (
-        1, inner, file, lines["inner_sleep"], lines["inner_def"], file, inner)
-    hits = [s for s in samples if s["locs"] and ("%d: 0x0 M=1 %s %s:%d s=%d(" % (
-        s["locs"][0], inner, file, lines["inner_sleep"], lines["inner_def"])) in raw]
-    assert len(hits) == 1, (leaf, raw)
+    # the leaf: the exact name, file, line and def line (system_name "FILE:NAME")
+    hits = [s for s in samples if s["locs"] and ("%d: 0x0 M=1 %s %s:%d s=%d(%s:%s)\n" % (
+        s["locs"][0], inner, file, lines["inner_sleep"], lines["inner_def"], file, inner)) in raw]
+    assert len(hits) == 1, raw
     s = hits[0]
     assert abs(s["value"]["off_cpu/nanoseconds"] / 1e9 - done["slept"]) <= 0.05 * done["slept"]
     assert "thread:[%s]" % thread in raw, raw
