@@ -12,6 +12,8 @@ enum out_format {
 	FMT_TEXT,
 	FMT_JSON,
 	FMT_FOLDED,
+	FMT_SVG,		/* interactive flame graph */
+	FMT_HTML,		/* summary, stall timeline and flame graph */
 };
 
 struct env {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "flame.h"
 #include "log.h"
 #include "output.h"
 #include "report.h"
@@ -24,6 +25,10 @@ static int write_fmt(void *ctx, FILE *f)
 		return report__write_json(r, f);
 	case FMT_FOLDED:
 		return report__write_folded(r, f);
+	case FMT_SVG:
+		return report__write_svg(r, f);
+	case FMT_HTML:
+		return report__write_html(r, f);
 	case FMT_TEXT:
 	default:
 		return report__write_text(r, f);
