@@ -33,7 +33,7 @@ static const char doc[] =
 	"    hangtrace -p 4242 -d 5 --format json -o report.json\n"
 	"    hangtrace -p 4242 --format folded | flamegraph.pl > offcpu.svg\n"
 "    hangtrace -p 4242 -d 10 --what all --format svg -o flame.svg\n"
-"    hangtrace -p 4242 -d 10 --format html -o report.html  # to send to a colleague\n"
+"    hangtrace -p 4242 -d 10 --format html -o report.html\n"
 	"    hangtrace dump -p 4242            # a hung process: every thread, what it waits on, why\n";
 
 enum {

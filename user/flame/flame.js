@@ -13,7 +13,7 @@
 		return;
 	var data = JSON.parse(dataEl.textContent);
 	var standalone = svg.getAttribute('class').indexOf('ht-standalone') >= 0;
-	var W = 1200, PAD = 10, FH = 16, MINW = 0.1, TIP_MAX = 1000;
+	var W = 1200, PAD = 10, FH = 16, MINW = 0.1, TIP_MAX = 500;
 
 	// One palette per kind: [base hue, saturation %, lightness %]; a frame's
 	// shade varies a little with its name, as in flamegraph.pl.
@@ -85,12 +85,8 @@
 		n.depth = depth;
 		n.c = n.c || [];
 		n.k = n.k || {};
-		var file = n.f !== undefined ? data.files[n.f] : null;
-		if (n.t === 'f')
-			n.label = n.n + ' (' + (file === null ? '?' : file) +
-				(n.l !== undefined ? ':' + n.l : '') + ')';
-		else
-			n.label = n.n;
+		n.file = n.f !== undefined ? data.files[n.f] : '?';
+		n.label = n.t === 'f' ? n.n + ' (' + n.file + (n.l !== undefined ? ':' + n.l : '') + ')' : n.n;
 		var best = null;
 		for (var k in n.k)
 			if (best === null || n.k[k] > n.k[best])
@@ -105,8 +101,14 @@
 	for (var i = 0; i < nodes.length; i++)
 		maxDepth = Math.max(maxDepth, nodes[i].depth);
 
+	// The label as shown: function and file each cut at @max characters.
+	function shown(n, max) {
+		if (n.t !== 'f')
+			return clean(n.label, max);
+		return clean(n.n, max) + ' (' + clean(n.file, max) + (n.l !== undefined ? ':' + n.l : '') + ')';
+	}
 	function tooltip(n) {
-		var lines = [clean(n.label, TIP_MAX)];
+		var lines = [shown(n, TIP_MAX)];
 		lines.push(secs(n.v) + ', ' + pct(n.v, root.v) + ' of all' +
 			   (zoomed !== root && n.v <= zoomed.v && n !== zoomed ?
 			    ', ' + pct(n.v, zoomed.v) + ' of the zoomed frame' : ''));
@@ -189,7 +191,7 @@
 		var cls = 'ht-frame';
 		if (parentOfZoom)
 			cls += ' ht-parent';
-		if (n.st)
+		if (n.st && (n.t === 'f' || n.t === 'r'))
 			cls += ' ht-stall';
 		if (matches(n))
 			cls += ' ht-match';
@@ -202,7 +204,7 @@
 			     fill: fill }, g);
 		var chars = Math.floor((w - 6) / 6.6);
 		if (chars >= 3) {
-			var s = clean(n.label, 300);
+			var s = shown(n, 300);
 			txt(g, (x + 3).toFixed(2), y + 11.5, s.length <= chars ? s : s.slice(0, chars - 2) + '..');
 		}
 	}
@@ -290,7 +292,7 @@
 		var n = frameOf(e);
 		if (n)
 			details.textContent = tooltip(n).split('\n').map(function (s, i) {
-				return i ? s : clean(n.label, 120);
+				return i ? s : shown(n, 120);
 			}).join(' | ');
 	});
 	framesG.addEventListener('mouseout', function () {
