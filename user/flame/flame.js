@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-// hangtrace flame graph: draws the tree in <script id="ht-data"> into svg#ht-flame,
+// hangtrace flame graph: draws the tree in the script element #ht-data into svg#ht-flame,
 // and in the HTML report the event-loop stall timeline into svg#ht-timeline.
 // Embedded in every svg/html file by user/flame.c; runs in the file, offline.
 // Names come from the traced program: they only ever reach the page through
