@@ -28,7 +28,7 @@ pytestmark = [requires_root,
                                  reason="no %s (Debian package chromium)" % browser.CHROMIUM)]
 PYS = interpreters()
 LOOPS = TARGETS / "loops.py"
-HOSTILE = TARGETS / "hostile.py"
+HOSTILE = TARGETS / "hostile_names.py"
 SVGNS = "{http://www.w3.org/2000/svg}"
 STALL_RGB = (0xd0, 0, 0)
 MATCH_RGB = (230, 0, 230)
@@ -335,7 +335,7 @@ def test_hostile_names(procs, tmp_path, chromium):
     the target: the SVG stays well-formed XML, both files render without script
     errors, and each name shows as escaped text."""
     import importlib.util
-    spec = importlib.util.spec_from_file_location("hostile", str(HOSTILE))
+    spec = importlib.util.spec_from_file_location("hostile_names", str(HOSTILE))
     hostile = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hostile)
     py = [p for p in PYS if p.version[:2] >= (3, 8)][-1]

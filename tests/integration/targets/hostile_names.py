@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """A target whose names are hostile, for the output formats' escaping (3.8+).
 
-Usage: python hostile.py SECONDS [ANY ARGS: they end up in the command line]
+Usage: python hostile_names.py SECONDS [ANY ARGS: they end up in the command line]
 
 A thread whose name (comm) holds markup and invalid UTF-8 runs a function
 whose name and file name hold markup, quotes, "]]>", control characters, a
