@@ -379,3 +379,16 @@ def test_hostile_names(procs, tmp_path, chromium):
             assert "window.__pwned=3" in page.eval("document.title")
             shown = page.eval("document.querySelector('#ht-blockers').textContent")
             assert func[:60].replace("\x01", "\\x01").replace("\x1b", "\\x1b") in shown
+
+
+def test_nothing_recorded(procs, tmp_path, chromium):
+    """--what oncpu with sampling off: a valid page that says so, no script error."""
+    py = PYS[-1]
+    paths, _, _, _ = trace_to_files(procs, tmp_path, py.argv + [str(SCENARIOS), "sleep", "0.3"],
+                                    ["svg"], ["--what", "oncpu", "--sample-hz", "0"])
+    ET.parse(paths["svg"])
+    page = chromium.open(paths["svg"].as_uri())
+    no_markup_from_target(page)
+    assert page.eval(FRAMES_JS) == []
+    assert page.eval("document.querySelector('.ht-empty').textContent") == (
+        "Nothing was recorded for --what oncpu (on-CPU sampling was off: --sample-hz 0).")

@@ -225,6 +225,10 @@
 			addFrame(a, PAD, W - 2 * PAD, true);
 		if (zoomed.v > 0)
 			walk(zoomed, PAD, (W - 2 * PAD) / zoomed.v);
+		else
+			txt(framesG, PAD, top + framesH - 4, 'Nothing was recorded for --what ' + data.what +
+			    (data.what !== 'offcpu' && !data.sample_period ? ' (on-CPU sampling was off: --sample-hz 0)' : '') +
+			    '.', 'ht-empty');
 		if (resetBtn)
 			resetBtn.classList.toggle('ht-hidden', standalone && zoomed === root);
 	}
