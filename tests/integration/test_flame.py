@@ -392,3 +392,20 @@ def test_nothing_recorded(procs, tmp_path, chromium):
     assert page.eval(FRAMES_JS) == []
     assert page.eval("document.querySelector('.ht-empty').textContent") == (
         "Nothing was recorded for --what oncpu (on-CPU sampling was off: --sample-hz 0).")
+
+
+def test_truncated_deep_stack(procs, tmp_path, chromium):
+    """A stack cut at --max-frames: 128 recurse() frames on a <truncated> marker, as in
+    folded output, all drawn, the innermost at its line with the [sleep] leaf on top."""
+    py = PYS[-1]
+    paths, done, t, _ = trace_to_files(procs, tmp_path,
+                                       py.argv + [str(SCENARIOS), "recursion", "0.3"], ["svg"])
+    page = chromium.open(paths["svg"].as_uri())
+    no_markup_from_target(page)
+    frames = page.eval(FRAMES_JS)
+    trunc = by_label(frames, "<truncated>")
+    assert children(frames, trunc) and trunc["y"] == by_label(frames, "all")["y"] - 3 * 16
+    bottom = by_label(frames, frame_label("recurse", SCENARIOS, marker_line(SCENARIOS, "recurse_bottom")))
+    assert [c["label"] for c in children(frames, bottom)] == ["[sleep]"]
+    assert (trunc["y"] - bottom["y"]) / 16 == 128
+    assert sum(1 for f in frames if f["label"].startswith("recurse (")) == 128

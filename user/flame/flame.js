@@ -85,8 +85,10 @@
 		n.depth = depth;
 		n.c = n.c || [];
 		n.k = n.k || {};
+		// a frame with neither file nor line is a marker: <truncated>
+		n.located = n.t === 'f' && (n.f !== undefined || n.l !== undefined);
 		n.file = n.f !== undefined ? data.files[n.f] : '?';
-		n.label = n.t === 'f' ? n.n + ' (' + n.file + (n.l !== undefined ? ':' + n.l : '') + ')' : n.n;
+		n.label = n.located ? n.n + ' (' + n.file + (n.l !== undefined ? ':' + n.l : '') + ')' : n.n;
 		var best = null;
 		for (var k in n.k)
 			if (best === null || n.k[k] > n.k[best])
@@ -103,7 +105,7 @@
 
 	// The label as shown: function and file each cut at @max characters.
 	function shown(n, max) {
-		if (n.t !== 'f')
+		if (!n.located)
 			return clean(n.label, max);
 		return clean(n.n, max) + ' (' + clean(n.file, max) + (n.l !== undefined ? ':' + n.l : '') + ')';
 	}
