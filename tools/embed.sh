@@ -12,7 +12,7 @@ for f in "$@"; do
 		exit 1
 	fi
 	name=$(basename "$f" | tr -c 'A-Za-z0-9\n' '_')
-	echo "static const char $name[] = {"
+	echo "static const char ${name}[] = {"
 	od -An -v -tx1 "$f" | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'
 	echo "0x00 };"
 done
