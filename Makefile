@@ -76,6 +76,14 @@ $(OUTPUT)/syscalls.inc: | $(OUTPUT)
 	$(Q)echo '#include <sys/syscall.h>' | $(CC) -E -dM - \
 		| sed -n 's/^#define __NR_\([a-z0-9_]*\) \([0-9][0-9]*\)$$/[\2] = "\1",/p' > $@
 
+# The flame graph's script and style, inside the binary (user/flame.c).
+FLAME_ASSETS := user/flame/flame.css user/flame/flame.js
+$(OUTPUT)/flame_assets.h: $(FLAME_ASSETS) tools/embed.sh | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)tools/embed.sh $(FLAME_ASSETS) > $@
+
+$(OUTPUT)/user/flame.o: $(OUTPUT)/flame_assets.h
+
 $(OUTPUT)/user/%.o: user/%.c | $(OUTPUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@

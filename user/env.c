@@ -35,6 +35,8 @@ static const char doc[] =
 	"    hangtrace -p 4242 --format folded | flamegraph.pl > offcpu.svg\n"
 	"    hangtrace -p 4242 -d 30 --what all --format pprof -o app.pb.gz && go tool pprof -top app.pb.gz\n"
 	"    hangtrace -p 4242 -d 30 --format speedscope -o app.speedscope.json\n"
+	"    hangtrace -p 4242 -d 10 --what all --format svg -o flame.svg\n"
+	"    hangtrace -p 4242 -d 10 --format html -o report.html\n"
 	"    hangtrace dump -p 4242            # a hung process: every thread, what it waits on, why\n";
 
 enum {
@@ -52,10 +54,10 @@ static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Process to trace", 0 },
 	{ "duration", 'd', "SECONDS", 0, "Trace this long (default: until Ctrl-C); 500ms, 2s, 1m also work", 0 },
 	{ "min-block", OPT_MIN_BLOCK, "MS", 0, "Blocks shorter than this are only summed per thread and reason (default 1)", 0 },
-	{ "format", OPT_FORMAT, "FORMAT", 0, "text (default), json, folded, pprof or speedscope", 0 },
+	{ "format", OPT_FORMAT, "FORMAT", 0, "text (default), json, folded, pprof, speedscope, svg (flame graph) or html (summary, stall timeline, flame graph)", 0 },
 	{ "output", 'o', "FILE", 0, "Write the report to FILE (atomically) instead of stdout", 0 },
 	{ "max-frames", OPT_MAX_FRAMES, "N", 0, "Python frames kept per stack, 1-128 (default 128)", 0 },
-	{ "what", OPT_WHAT, "WHAT", 0, "What profiles (folded, pprof, speedscope) hold: offcpu (default), oncpu or all", 0 },
+	{ "what", OPT_WHAT, "WHAT", 0, "What profiles (folded, pprof, speedscope, svg, html) hold: offcpu (default), oncpu or all", 0 },
 	{ "quiet", 'q', NULL, 0, "Nothing on stderr but warnings and errors", 0 },
 	{ "verbose", 'v', NULL, 0, "More diagnostics; -vv adds libbpf debug output", 0 },
 	{ NULL, 0, NULL, OPTION_DOC, "Event loops (asyncio, uvloop, eventlet, gevent, tornado, twisted):", 1 },
@@ -135,8 +137,12 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			env->format = FMT_PPROF;
 		else if (!strcmp(arg, "speedscope"))
 			env->format = FMT_SPEEDSCOPE;
+		else if (!strcmp(arg, "svg"))
+			env->format = FMT_SVG;
+		else if (!strcmp(arg, "html"))
+			env->format = FMT_HTML;
 		else {
-			p_err("invalid --format '%s': expected text, json, folded, pprof or speedscope",
+			p_err("invalid --format '%s': expected text, json, folded, pprof, speedscope, svg or html",
 			      arg);
 			return EINVAL;
 		}

@@ -14,6 +14,8 @@ enum out_format {
 	FMT_FOLDED,
 	FMT_PPROF,		/* gzipped profile.proto: binary */
 	FMT_SPEEDSCOPE,
+	FMT_SVG,		/* interactive flame graph */
+	FMT_HTML,		/* summary, stall timeline and flame graph */
 };
 
 struct env {
