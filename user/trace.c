@@ -14,6 +14,7 @@
  * A descendant's report is built when it exits (its memory is gone after
  * that), then the tracer forgets it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <regex.h>
 #include <stdbool.h>
@@ -272,6 +273,48 @@ static void add_pending(struct session *s, uint32_t pid, uint32_t ppid)
 	pd->exe[n > 0 ? n : 0] = '\0';
 }
 
+/*
+ * --children at attach: the descendants that already run are followed and
+ * found like exec'd ones (depth first; bounded, a hostile tree cannot make
+ * us loop).
+ */
+static void add_existing_descendants(struct session *s, uint32_t pid, int depth)
+{
+	char path[96], tids[64][16];
+	struct dirent *de;
+	unsigned int kid;
+	int nt = 0, off, n;
+	FILE *f;
+	DIR *d;
+
+	if (depth > 64)
+		return;
+	snprintf(path, sizeof(path), "/proc/%u/task", pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d)) && nt < 64)
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
+			snprintf(tids[nt++], sizeof(tids[0]), "%.15s", de->d_name);
+	closedir(d);
+	for (int i = 0; i < nt; i++) {
+		char buf[4096];
+
+		snprintf(path, sizeof(path), "/proc/%u/task/%.15s/children", pid, tids[i]);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n > 0 ? n : 0] = '\0';
+		for (char *p = buf; sscanf(p, "%u%n", &kid, &off) == 1; p += off) {
+			tracer__follow(s->tr, kid);
+			add_pending(s, kid, pid);
+			add_existing_descendants(s, kid, depth + 1);
+		}
+	}
+}
+
 static void on_event(const struct ht_event *e, void *ctx)
 {
 	struct session *s = ctx;
@@ -466,7 +509,7 @@ static void process_pending(struct session *s, uint64_t now)
 			analyze__fini(&tp->an);
 			add_untraced(s, pd->pid, pd->ppid, pd->exe, pd->why);
 		} else {
-			p_info("tracing child process %u of %u (started, Python %s)", pd->pid, pd->ppid,
+			p_info("tracing child process %u of %u (found, Python %s)", pd->pid, pd->ppid,
 			       tp->p->version);
 		}
 		drop_pending(s, pd);
@@ -646,6 +689,8 @@ int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct rep
 	err = tracer__attach(s.tr);
 	if (err)
 		goto cleanup;
+	if (opts->children)
+		add_existing_descendants(&s, p->pid, 0);
 	root->an.start_mono_ns = start = clock_ns(CLOCK_MONOTONIC);
 	root->an.start_unix_ns = clock_ns(CLOCK_REALTIME);
 	deadline = opts->duration_ns ? start + opts->duration_ns : 0;

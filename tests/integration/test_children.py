@@ -102,7 +102,7 @@ def blockers_in(proc, function):
 
 
 def wait_traced(tracer, pid, how=None, timeout=30):
-    """Wait until hangtrace -v says it traces child @pid (@how: "forked", "started")."""
+    """Wait until hangtrace -v says it traces child @pid (@how: "forked", "found")."""
     prefix = "hangtrace: tracing child process %d of " % pid
     deadline = time.monotonic() + timeout
     while True:
@@ -124,7 +124,7 @@ def pool_run(procs, py, method, ending, args=("--children", "-v"), fmt="json"):
     worker = json.loads(t.out.wait_for("WORKER ", 60)[len("WORKER "):])["pid"]
     if "--children" in args:
         # spawn: a fork that execs; the exec'd image must be the one traced
-        wait_traced(tr, worker, "started" if method == "spawn" else None)
+        wait_traced(tr, worker, "found" if method == "spawn" else None)
     t.send("nap")
     done = t.wait_done(120)
     assert done["pid"] == worker
@@ -185,7 +185,7 @@ def test_subprocess_python_and_untraced(procs):
     procs.append(tr)
     t.trigger()
     worker = json.loads(t.out.wait_for("WORKER ", 60)[len("WORKER "):])["pid"]
-    wait_traced(tr, worker, "started")
+    wait_traced(tr, worker, "found")
     t.send("nap")
     done = t.wait_done(60)
     time.sleep(0.3)
@@ -201,19 +201,31 @@ def test_subprocess_python_and_untraced(procs):
     assert all(p["target"]["pid"] != sleeps[0]["pid"] for p in report["processes"])
 
 
-def test_uvicorn_workers(procs):
+@pytest.mark.parametrize("when", ["workers-start-after-attach", "workers-already-running"])
+def test_uvicorn_workers(procs, when):
     pytest.importorskip("uvicorn")
     t = FamilyTarget([SYS_PY, str(APPS), "workers"])
     procs.append(t)
-    tr = Tracer(t.pid, args=["--children", "-v"])
-    procs.append(tr)
-    t.trigger()
-    workers = []
-    for _ in range(2):
-        line = t.err.wait_for("INFO:     Started server process [", 60)
-        workers.append(int(line.split("[")[1].split("]")[0]))
+
+    def started_workers():
+        pids = []
+        for _ in range(2):
+            line = t.err.wait_for("INFO:     Started server process [", 60)
+            pids.append(int(line.split("[")[1].split("]")[0]))
+        return pids
+
+    if when == "workers-already-running":
+        t.trigger()
+        workers = started_workers()
+        tr = Tracer(t.pid, args=["--children", "-v"])
+        procs.append(tr)
+    else:
+        tr = Tracer(t.pid, args=["--children", "-v"])
+        procs.append(tr)
+        t.trigger()
+        workers = started_workers()
     for w in workers:
-        wait_traced(tr, w, "started")
+        wait_traced(tr, w, "found")
     port = t.ready["port"]
     with urllib.request.urlopen("http://127.0.0.1:%d/block" % port, timeout=30) as r:
         answer = json.loads(r.read())
@@ -223,6 +235,7 @@ def test_uvicorn_workers(procs):
     report = tr.stop()
 
     proc = process(report, answer["pid"])
+    assert proc["target"]["ppid"] == t.pid
     stalls = [s for s in proc["stalls"] if s["tid"] == answer["pid"]]
     blocked = answer["blocked"]
     near = [s for s in stalls if abs(s["duration_s"] - blocked) <= max(0.1 * blocked, 0.005)]
@@ -231,10 +244,45 @@ def test_uvicorn_workers(procs):
     assert b["reason"] == "sleep" and b["event_loop"]
     assert b["stack"][0] == {"function": "blocking_handler", "file": str(APPS),
                              "line": marker_line(APPS, "worker_sleep")}
+    assert "asyncio.sleep()" in b["hint"]
     # the other worker served nothing: no stall at all
     assert process(report, other)["stalls"] == []
     # and the supervisor has no stall of its own either
-    assert not [s for s in report["stalls"] if abs(s["duration_s"] - blocked) <= 0.1 * blocked]
+    assert report["stalls"] == []
+
+
+def test_gunicorn_workers(procs):
+    pytest.importorskip("gunicorn")
+    t = FamilyTarget([SYS_PY, str(APPS), "gunicorn"])
+    procs.append(t)
+    tr = Tracer(t.pid, args=["--children", "-v"])
+    procs.append(tr)
+    t.trigger()
+    workers = []
+    for _ in range(2):
+        line = t.err.wait_for("[", 60)
+        while "Booting worker with pid: " not in line:
+            line = t.err.wait_for("[", 60)
+        workers.append(int(line.rsplit(" ", 1)[1]))
+    for w in workers:
+        wait_traced(tr, w, "forked")
+    port = t.ready["port"]
+    with urllib.request.urlopen("http://127.0.0.1:%d/block" % port, timeout=30) as r:
+        answer = json.loads(r.read())
+    assert answer["pid"] in workers
+    other = [w for w in workers if w != answer["pid"]][0]
+    time.sleep(0.3)
+    report = tr.stop()
+
+    proc = process(report, answer["pid"])
+    b = max(blockers_in(proc, "gunicorn_block"), key=lambda b: b["total_s"], default=None)
+    assert b, json.dumps(proc["blockers"], indent=1)[:3000]
+    assert b["reason"] == "sleep"
+    assert b["stack"][0]["file"] == str(APPS)
+    assert b["stack"][0]["line"] == marker_line(APPS, "gunicorn_sleep")
+    assert abs(b["total_s"] - answer["blocked"]) <= 0.1 * answer["blocked"], (b, answer)
+    assert not blockers_in(process(report, other), "gunicorn_block")
+    assert not blockers_in(report, "gunicorn_block")
 
 
 def test_focus_keeps_and_drops(procs):

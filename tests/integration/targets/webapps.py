@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """Real web stacks whose event loop gets blocked (Debian's python3-* packages).
 
-Usage: python3 webapps.py sse|eventlet|gevent|workers
+Usage: python3 webapps.py sse|eventlet|gevent|workers|gunicorn
 
 Prints "READY {"port": N}" once serving on 127.0.0.1.  GET /stream streams
 three events; each is produced by code that blocks the loop.  GET /truth
@@ -134,6 +134,40 @@ def run_workers():
                 lifespan="off", log_level="info")
 
 
+# --- gunicorn -w 2 (pre-fork sync workers): a route that blocks its worker ---
+def gunicorn_block():
+    time.sleep(SLOW)  # @gunicorn_sleep
+
+
+def gunicorn_app(environ, start_response):
+    import os
+
+    body = {"pid": os.getpid()}
+    if environ["PATH_INFO"] == "/block":
+        t0 = time.monotonic()
+        gunicorn_block()
+        body["blocked"] = time.monotonic() - t0
+    data = json.dumps(body).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def run_gunicorn():
+    """gunicorn with 2 sync workers (forked), started only after "go" on stdin."""
+    import os
+
+    from gunicorn.app.wsgiapp import run
+
+    port = free_port()
+    print("READY " + json.dumps({"port": port}), flush=True)
+    sys.stdin.readline()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.argv = ["gunicorn", "-w", "2", "-b", "127.0.0.1:%d" % port, "--log-level", "info",
+                "webapps:gunicorn_app"]
+    run()
+
+
 # --- WSGI streaming on eventlet / gevent, without monkey patching -------------
 def wsgi_app(environ, start_response):
     if environ["PATH_INFO"] == "/truth":
@@ -173,4 +207,4 @@ def run_gevent():
 
 if __name__ == "__main__":
     {"sse": run_sse, "eventlet": run_eventlet, "gevent": run_gevent,
-     "workers": run_workers}[sys.argv[1]]()
+     "workers": run_workers, "gunicorn": run_gunicorn}[sys.argv[1]]()
