@@ -5,6 +5,7 @@
 
 #include "report.h"
 #include "syscalls.h"
+#include "utf8.h"
 
 static const char *const reason_names[HT_R_MAX] = {
 	[HT_R_OTHER] = "other",
@@ -160,13 +161,20 @@ int report__focus(struct report *r, const regex_t *re, const char *pattern)
  */
 void report__put_clean(FILE *f, const char *s)
 {
-	for (; s && *s; s++) {
+	size_t n;
+
+	while (s && *s) {
 		unsigned char c = *s;
 
-		if (c < 0x20 || c == 0x7f)
+		/* control characters and bytes that are not valid UTF-8: \xNN */
+		n = utf8_seq_len(s);
+		if (!n || c < 0x20 || c == 0x7f) {
 			fprintf(f, "\\x%02x", c);
-		else
-			fputc(c, f);
+			s++;
+			continue;
+		}
+		fwrite(s, 1, n, f);
+		s += n;
 	}
 }
 

@@ -141,7 +141,7 @@ const char *reason_name(int reason);
 const char *blocker_kind(const struct rblocker *b);
 
 void report__free(struct report *r);
-/* report__put_clean - @s with control characters (terminal escapes) shown as \xNN. */
+/* report__put_clean - @s with control characters (terminal escapes) and invalid UTF-8 shown as \xNN. */
 void report__put_clean(FILE *f, const char *s);
 void blocker_free(struct rblocker *b);
 

@@ -32,6 +32,7 @@
 #include "report.h"
 #include "trace.h"
 #include "tracer.h"
+#include "utf8.h"
 
 #define PENDING_NOT_PYTHON_NS	2000000000ULL	/* "not CPython" this long after exec: give up */
 #define PENDING_NO_INTERP_NS	10000000000ULL	/* no initialised interpreter this long: give up */
@@ -151,12 +152,38 @@ static void drop_pending(struct session *s, struct pending *pd)
 	*pd = s->pend[--s->nr_pend];
 }
 
+/* @s (from the target: a path) with control characters and invalid UTF-8 as \xNN, for stderr. */
+static const char *clean(const char *s, char *buf, size_t len)
+{
+	size_t n = 0, k;
+
+	while (s && *s && n + 5 < len) {
+		unsigned char c = *s;
+
+		k = utf8_seq_len(s);
+		if (!k || c < 0x20 || c == 0x7f) {
+			n += snprintf(buf + n, len - n, "\\x%02x", c);
+			s++;
+			continue;
+		}
+		if (n + k + 1 > len)
+			break;
+		memcpy(buf + n, s, k);
+		n += k;
+		s += k;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 static void add_untraced(struct session *s, uint32_t pid, uint32_t ppid, const char *exe,
 			 const char *why)
 {
 	struct runtraced *u;
+	char buf[512];
 
-	p_info("not tracing descendant process %u (parent %u): %s", pid, ppid, why);
+	p_info("not tracing descendant process %u (parent %u): %s", pid, ppid,
+	       clean(why, buf, sizeof(buf)));
 	if (s->nr_untraced == MAX_UNTRACED) {
 		s->untraced_dropped++;
 		return;
@@ -542,6 +569,18 @@ static bool session_round(struct session *s)
 	handle_process_events(s);
 	if (s->nr_pend)
 		process_pending(s, clock_ns(CLOCK_MONOTONIC));
+	/* name descendants' sampled stacks while they live: twice a second */
+	if (o->children && o->sample_hz && s->rounds % 5 == 0) {
+		struct ht_oncpu_key *keys;
+		size_t n;
+
+		if (!tracer__oncpu_keys(s->tr, &keys, &n)) {
+			for (i = 0; i < s->nr_procs; i++)
+				if (s->procs[i]->live)
+					analyze__prime_samples(&s->procs[i]->an, keys, n);
+			free(keys);
+		}
+	}
 	for (i = 0; i < s->nr_procs; i++) {
 		struct tproc *tp = s->procs[i];
 

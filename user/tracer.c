@@ -464,6 +464,24 @@ int tracer__snapshot(struct tracer *tr, struct tracer_snapshot *snap)
 	return 0;
 }
 
+int tracer__oncpu_keys(struct tracer *tr, struct ht_oncpu_key **out, size_t *n)
+{
+	size_t cap = bpf_map__max_entries(tr->skel->maps.oncpu), cnt = 0;
+	int fd = bpf_map__fd(tr->skel->maps.oncpu);
+	struct ht_oncpu_key *k;
+
+	*out = NULL;
+	*n = 0;
+	k = calloc(cap + 1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	while (cnt < cap && bpf_map_get_next_key(fd, cnt ? &k[cnt - 1] : NULL, &k[cnt]) == 0)
+		cnt++;
+	*out = k;
+	*n = cnt;
+	return 0;
+}
+
 void tracer_snapshot__free(struct tracer_snapshot *snap)
 {
 	if (!snap)

@@ -84,6 +84,13 @@ struct tracer_snapshot {
 int tracer__snapshot(struct tracer *tr, struct tracer_snapshot *snap);
 void tracer_snapshot__free(struct tracer_snapshot *snap);
 
+/*
+ * tracer__oncpu_keys - the keys of the on-CPU samples map (pid, tid, stack),
+ * into malloc'ed *@out, *@n entries: cheaper than a snapshot, for naming
+ * the stacks of a process while it is alive.  0 or -errno.
+ */
+int tracer__oncpu_keys(struct tracer *tr, struct ht_oncpu_key **out, size_t *n);
+
 /* Lookups in the stack maps; 0 or -ENOENT. */
 int tracer__pystack(struct tracer *tr, uint64_t id, struct ht_pystack *out);
 int tracer__kstack(struct tracer *tr, uint64_t id, struct ht_kstack *out);

@@ -49,9 +49,10 @@ def descendants(pid):
 class FamilyTarget(Target):
     """A Target in its own session (process group); kill() kills its descendants too."""
 
-    def __init__(self, argv):  # pylint: disable=super-init-not-called
+    def __init__(self, argv, env=None):  # pylint: disable=super-init-not-called
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                  stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                  env=env)
         self.pid = self.p.pid
         self.out = _Lines(self.p.stdout)
         self.err = _Lines(self.p.stderr)
@@ -114,9 +115,9 @@ def wait_traced(tracer, pid, how=None, timeout=30):
         time.sleep(0.02)
 
 
-def pool_run(procs, py, method, ending, args=("--children", "-v"), fmt="json"):
+def pool_run(procs, py, method, ending, args=("--children", "-v"), fmt="json", extra=()):
     """Pool(2) with @method started after attach; worker 0 naps NAP s in nap_in_child."""
-    t = FamilyTarget(py.argv + [str(CHILDREN), "pool", method, ending, str(NAP)])
+    t = FamilyTarget(py.argv + [str(CHILDREN), "pool", method, ending, str(NAP)] + list(extra))
     procs.append(t)
     tr = Tracer(t.pid, args=list(args), fmt=fmt)
     procs.append(tr)
@@ -199,6 +200,30 @@ def test_subprocess_python_and_untraced(procs):
     assert "not a CPython process" in sleeps[0]["why"]
     assert sleeps[0]["ppid"] == t.pid
     assert all(p["target"]["pid"] != sleeps[0]["pid"] for p in report["processes"])
+
+
+def test_untraced_hostile_name_escaped(procs, tmp_path):
+    """A descendant's exe name comes from the target: escaped in the text report."""
+    name = b"sl\x1b[31meep \"<x>\" \xff\xfe\nz"
+    hostile = bytes(tmp_path) + b"/" + name
+    with open("/bin/sleep", "rb") as src, open(hostile, "wb") as dst:
+        dst.write(src.read())
+    os.chmod(hostile, 0o755)
+    env = os.environb.copy()
+    env[b"HANGTRACE_SLEEP"] = hostile
+    t = FamilyTarget(debian().argv + [str(CHILDREN), "subprocess", "0.2"], env=env)
+    procs.append(t)
+    tr = Tracer(t.pid, args=["--children", "-v"], fmt="text")
+    procs.append(tr)
+    t.trigger()
+    t.out.wait_for("WORKER ", 60)
+    t.send("nap")
+    t.wait_done(60)
+    out = tr.stop()
+    assert "\x1b" not in out and "\x1b" not in "".join(tr.err.all)
+    lines = [l for l in out.splitlines() if l.startswith("  process ") and "\\x1b[31meep" in l]
+    assert lines and "not a CPython process" in lines[0], out[-2000:]
+    assert '\\x0az' in lines[0] and '\\xff\\xfe' in lines[0] and '"<x>"' in lines[0]
 
 
 @pytest.mark.parametrize("when", ["workers-start-after-attach", "workers-already-running"])
@@ -319,6 +344,23 @@ def test_focus_folded_children(procs):
     assert abs(us / 1e6 - done["slept"]) <= 0.1 * done["slept"], (us, done)
     # the parent's lines are there too, under its own pid
     assert any(l.startswith("python-%d;" % t.pid) for l in lines)
+
+
+def test_exited_worker_oncpu_stacks_named(procs):
+    """A worker's on-CPU samples are named while it lives: after its exit its
+    memory is gone, and its profile must still say where it spun."""
+    out, done, t = pool_run(procs, debian(), "fork", "exit",
+                            args=("--children", "-v", "--what", "oncpu"), fmt="folded",
+                            extra=["spin"])
+    # the loop is two lines: the while condition and its body (the marker)
+    line = marker_line(CHILDREN, "child_spin")
+    spin = ["spin_in_child (%s:%d);[on-cpu] " % (CHILDREN, n) for n in (line - 1, line)]
+    mine = [l for l in out.splitlines() if l.startswith("python-%d;" % done["pid"])]
+    spun = [l for l in mine if any(s in l for s in spin)]
+    assert spun, mine
+    us = sum(int(l.rsplit(" ", 1)[1]) for l in spun)
+    # samples at 199 Hz: within a quarter of the CPU time the worker measured itself
+    assert abs(us / 1e6 - done["cpu"]) <= 0.25 * done["cpu"], (us, done)
 
 
 def test_bad_focus_regex():
