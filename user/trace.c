@@ -414,10 +414,19 @@ static void on_proc_exec(struct session *s, const struct ht_event *e)
 	if (tp) {
 		ppid = tp->ppid;
 		if (tp == s->procs[0]) {
+			char path[64], exe[4096], buf[512];
+			ssize_t n;
+
 			/* the target itself exec'd: its report ends here */
-			p_warn("process %u called exec: its report ends there", pid);
+			snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+			n = readlink(path, exe, sizeof(exe) - 1);
+			exe[n > 0 ? n : 0] = '\0';
+			p_warn("process %u exec'd %s during tracing; reporting what was collected", pid,
+			       n > 0 ? clean(exe, buf, sizeof(buf)) : "another program");
 			tp->execd = true;
+			/* analysed as gone (its threads now run another program), but it did not exit */
 			tproc_finish(s, tp, true);
+			tp->rep.target_exited = false;
 		} else {
 			/* a fork that exec'd (spawn, subprocess): the old image is not worth a report */
 			tp->live = false;

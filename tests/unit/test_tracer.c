@@ -231,6 +231,12 @@ int main(void)
 	CHECK(e != NULL, "HT_EV_EXEC for %d", (int)a.pid);
 	CHECK(tracer__thread(tr, a.pid, &t) == -ENOENT, "exec'd thread entry dropped");
 
+	/* a traced process that is not followed: its exec is announced too */
+	fputs("exec\n", b.in);
+	fflush(b.in);
+	e = wait_event(tr, &seen, HT_EV_EXEC, b.pid);
+	CHECK(e != NULL, "HT_EV_EXEC for %d (traced, not followed)", (int)b.pid);
+
 out:
 	tracer__free(tr);
 	kill_child(&a);
