@@ -273,6 +273,24 @@ static void tproc_finish(struct session *s, struct tproc *tp, bool exited)
 		tracer__remove_process(s->tr, tp->p->pid);
 }
 
+/* Forget @tp (not procs[0]): it has nothing to report. */
+static void tproc_drop(struct session *s, struct tproc *tp)
+{
+	size_t i;
+
+	for (i = 1; i < s->nr_procs && s->procs[i] != tp; i++)
+		;
+	if (i == s->nr_procs)
+		return;
+	memmove(&s->procs[i], &s->procs[i + 1], (s->nr_procs - i - 1) * sizeof(*s->procs));
+	s->nr_procs--;
+	analyze__fini(&tp->an);
+	report__free(&tp->rep);
+	free(tp->cmdline);
+	free(tp->p);
+	free(tp);
+}
+
 static void add_pending(struct session *s, uint32_t pid, uint32_t ppid)
 {
 	struct pending *pd = find_pending(s, pid), *np;
@@ -429,9 +447,8 @@ static void on_proc_exec(struct session *s, const struct ht_event *e)
 			tp->rep.target_exited = false;
 		} else {
 			/* a fork that exec'd (spawn, subprocess): the old image is not worth a report */
-			tp->live = false;
-			analyze__fini(&tp->an);
 			tracer__remove_process(s->tr, pid);
+			tproc_drop(s, tp);
 		}
 	}
 	if (!s->o->children)
@@ -541,8 +558,7 @@ static void process_pending(struct session *s, uint64_t now)
 		if (err) {
 			snprintf(pd->why, sizeof(pd->why), "unusable interpreter layout (%s)",
 				 strerror(-err));
-			tp->live = false;
-			analyze__fini(&tp->an);
+			tproc_drop(s, tp);
 			add_untraced(s, pd->pid, pd->ppid, pd->exe, pd->why);
 		} else {
 			p_info("tracing child process %u of %u (found, Python %s)", pd->pid, pd->ppid,
