@@ -44,6 +44,14 @@ struct {
 	__type(value, struct ht_py_proc);
 } py_procs SEC(".maps");
 
+/* Processes whose descendants are followed (--children): tgid -> the root's tgid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} followed SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -482,22 +490,15 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 	return 0;
 }
 
-/* A new thread of a traced process is traced from its first switch. */
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+/* Make the entry of thread @tid of traced process @pid (layout @proc). */
+static __always_inline void add_thread(const struct ht_py_proc *proc, __u32 pid, __u32 tid)
 {
-	__u32 pid = parent->tgid, tid = child->pid, zero = 0;
-	struct ht_py_proc *proc;
 	struct ht_thread *init;
+	__u32 zero = 0;
 
-	if (child->tgid != parent->tgid)
-		return 0;	/* a new process, not a thread: not traced */
-	proc = bpf_map_lookup_elem(&py_procs, &pid);
-	if (!proc)
-		return 0;
 	init = bpf_map_lookup_elem(&thread_init, &zero);	/* too big for the stack */
 	if (!init)
-		return 0;
+		return;
 	__builtin_memset(init, 0, sizeof(*init));
 	init->pid = pid;
 	init->tid = tid;
@@ -508,6 +509,84 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	init->gil_hi[1] = proc->gil_hi[1];
 	if (bpf_map_update_elem(&threads, &tid, init, BPF_NOEXIST) && !thread_of(tid))
 		stat_inc(&stats.threads_full);
+}
+
+/* Tell userspace about a fork, exec or exit of a followed or traced process. */
+static __always_inline void notify_proc(__u32 type, __u32 pid, __u32 tid, __u32 ppid,
+					__u32 flags)
+{
+	struct ht_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(&stats.ringbuf_full);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = type;
+	e->start_ts = bpf_ktime_get_ns();
+	e->key.pid = pid;
+	e->key.tid = tid;
+	e->fd = -1;
+	e->wk_pid = ppid;
+	e->wk_flags = flags;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * A new thread of a traced process is traced from its first switch.  A new
+ * process is followed when its parent is (--children); a fork keeps its
+ * parent's memory layout, so a child of a traced CPython is traced at once
+ * with its parent's layout.  For anything else: one lookup.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ppid = parent->tgid, pid = child->tgid, tid = child->pid, flags = 0;
+	struct ht_py_proc *proc;
+	__u32 *root;
+
+	if (pid == ppid) {
+		proc = bpf_map_lookup_elem(&py_procs, &ppid);
+		if (proc)
+			add_thread(proc, pid, tid);
+		return 0;
+	}
+	root = bpf_map_lookup_elem(&followed, &ppid);
+	if (!root)
+		return 0;
+	if (bpf_map_update_elem(&followed, &pid, root, BPF_ANY))
+		stat_inc(&stats.procs_full);
+	proc = bpf_map_lookup_elem(&py_procs, &ppid);
+	if (proc) {
+		if (bpf_map_update_elem(&py_procs, &pid, proc, BPF_ANY)) {
+			stat_inc(&stats.procs_full);
+		} else {
+			add_thread(proc, pid, tid);
+			flags = HT_FORK_TRACED;
+		}
+	}
+	notify_proc(HT_EV_FORK, pid, tid, ppid, flags);
+	return 0;
+}
+
+/*
+ * exec replaces the image: the layout of a traced process is void from here
+ * (nothing may walk it), and userspace finds the new interpreter, if any,
+ * once it is mapped and initialised.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 pid = p->tgid, tid = p->pid, old = old_pid;
+
+	if (!bpf_map_lookup_elem(&followed, &pid) && !bpf_map_lookup_elem(&py_procs, &pid))
+		return 0;
+	bpf_map_delete_elem(&py_procs, &pid);
+	bpf_map_delete_elem(&threads, &tid);
+	if (old != tid)
+		bpf_map_delete_elem(&threads, &old);
+	notify_proc(HT_EV_EXEC, pid, tid, 0, 0);
 	return 0;
 }
 
@@ -757,12 +836,21 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_sched_exit, struct task_struct *task)
 {
-	__u32 tid = BPF_CORE_READ(task, pid);
+	__u32 tid = task->pid, pid = task->tgid;
 	struct ht_thread *t;
 
 	t = bpf_map_lookup_elem(&threads, &tid);
 	if (t)
 		t->exited = 1;
+	/* the last thread of its process: signal->live dropped to 0 before this tracepoint */
+	if (BPF_CORE_READ(task, signal, live.counter))
+		return 0;
+	if (!bpf_map_lookup_elem(&followed, &pid) && !bpf_map_lookup_elem(&py_procs, &pid))
+		return 0;
+	/* the pid may be reused: nothing may apply this layout to another process */
+	bpf_map_delete_elem(&py_procs, &pid);
+	bpf_map_delete_elem(&followed, &pid);
+	notify_proc(HT_EV_EXIT, pid, tid, 0, 0);
 	return 0;
 }
 

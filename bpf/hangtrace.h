@@ -190,7 +190,16 @@ enum ht_event_type {
 	HT_EV_BLOCK = 1,	/* one long block (or merged blocks in one syscall) */
 	HT_EV_STALL,		/* a loop iteration longer than stall_ns: start_ts, dur_ns, key.tid */
 	HT_EV_SAMPLE,		/* an on-CPU sample of a loop thread: start_ts, key.stack */
+	/*
+	 * Process life cycle of followed and traced processes (key.pid: the
+	 * process, key.tid: the thread that did it, wk_pid: the parent).
+	 */
+	HT_EV_FORK,		/* a followed process forked key.pid; wk_flags: HT_FORK_* */
+	HT_EV_EXEC,		/* key.pid (followed or traced) exec'd: its old layout is gone */
+	HT_EV_EXIT,		/* the last thread of key.pid (followed or traced) exited */
 };
+
+#define HT_FORK_TRACED	(1U << 0)	/* the child got its parent's py_procs entry */
 
 struct ht_event {
 	__u32 type;
@@ -249,6 +258,7 @@ struct ht_stats {
 	__u64 samples;
 	__u64 samples_lost;	/* samples whose stack or aggregate did not fit */
 	__u64 stalls;
+	__u64 procs_full;	/* forked processes that could not be followed or traced */
 };
 
 #endif /* HT_HANGTRACE_H */

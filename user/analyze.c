@@ -85,6 +85,13 @@ static void prime_stack(struct analyze *a, uint64_t id)
 	strmap__set(a->seen_stacks, &id, sizeof(id), "");
 }
 
+void analyze__prime_samples(struct analyze *a, const struct ht_oncpu_key *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].pid == (__u32)a->p->pid)
+			prime_stack(a, keys[i].stack);
+}
+
 void analyze__on_event(struct analyze *a, const struct ht_event *e)
 {
 	char desc[256];

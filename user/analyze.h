@@ -49,6 +49,13 @@ void analyze__fini(struct analyze *a);
  */
 void analyze__on_event(struct analyze *a, const struct ht_event *e);
 
+/*
+ * analyze__prime_samples - symbolize, while the process is alive, the stacks
+ * of its on-CPU samples among @keys (a process's memory is gone once it has
+ * exited, and only loop threads' samples come as events).
+ */
+void analyze__prime_samples(struct analyze *a, const struct ht_oncpu_key *keys, size_t n);
+
 /* analyze__stack - the symbolized Python stack @id into @out.  0 or -ENOMEM. */
 struct rstack;
 int analyze__stack(struct analyze *a, uint64_t id, struct rstack *out);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@ const char *argp_program_bug_address = "<https://github.com/hangtrace/hangtrace/
 static const char doc[] =
 	"hangtrace: what blocked this Python program, where, and who woke it.\n"
 	"\n"
-	"USAGE: hangtrace -p PID [-d SECONDS] [--min-block MS] [--format FORMAT] [-o FILE]\n"
+	"USAGE: hangtrace -p PID [--children] [-d SECONDS] [--focus REGEX]\n"
+	"                 [--min-block MS] [--format FORMAT] [-o FILE]\n"
 	"       hangtrace dump -p PID [--format text|json] [-o FILE] [--trace SECONDS]\n"
 	"\n"
 	"Traces every thread of a running CPython process (3.6-3.15) with BPF and reports\n"
@@ -37,6 +39,8 @@ static const char doc[] =
 	"    hangtrace -p 4242 -d 30 --format speedscope -o app.speedscope.json\n"
 	"    hangtrace -p 4242 -d 10 --what all --format svg -o flame.svg\n"
 	"    hangtrace -p 4242 -d 10 --format html -o report.html\n"
+	"    hangtrace -p 4242 --children      # and every process it forks or spawns\n"
+	"    hangtrace -p 4242 --focus myapp/  # only stacks through myapp/\n"
 	"    hangtrace dump -p 4242            # a hung process: every thread, what it waits on, why\n";
 
 enum {
@@ -48,6 +52,8 @@ enum {
 	OPT_ALERT,
 	OPT_SAMPLE_HZ,
 	OPT_WHAT,
+	OPT_CHILDREN,
+	OPT_FOCUS,
 };
 
 static const struct argp_option opts[] = {
@@ -57,6 +63,8 @@ static const struct argp_option opts[] = {
 	{ "format", OPT_FORMAT, "FORMAT", 0, "text (default), json, folded, pprof, speedscope, svg (flame graph) or html (summary, stall timeline, flame graph)", 0 },
 	{ "output", 'o', "FILE", 0, "Write the report to FILE (atomically) instead of stdout", 0 },
 	{ "max-frames", OPT_MAX_FRAMES, "N", 0, "Python frames kept per stack, 1-128 (default 128)", 0 },
+	{ "children", OPT_CHILDREN, NULL, 0, "Also trace the target's descendants, at any depth, including those started later (forked or exec'd CPython; others are listed as untraced)", 0 },
+	{ "focus", OPT_FOCUS, "REGEX", 0, "Keep only stacks with a frame whose function or file matches REGEX (POSIX extended)", 0 },
 	{ "what", OPT_WHAT, "WHAT", 0, "What profiles (folded, pprof, speedscope, svg, html) hold: offcpu (default), oncpu or all", 0 },
 	{ "quiet", 'q', NULL, 0, "Nothing on stderr but warnings and errors", 0 },
 	{ "verbose", 'v', NULL, 0, "More diagnostics; -vv adds libbpf debug output", 0 },
@@ -106,6 +114,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	struct env *env = state->input;
 	uint64_t v;
 	pid_t tid;
+	regex_t re;
 
 	switch (key) {
 	case 'p':
@@ -197,6 +206,17 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case 'q':
 		env->quiet = 1;
+		break;
+	case OPT_CHILDREN:
+		env->children = 1;
+		break;
+	case OPT_FOCUS:
+		if (regcomp(&re, arg, REG_EXTENDED | REG_NOSUB)) {
+			p_err("invalid --focus '%s': not a POSIX extended regular expression", arg);
+			return EINVAL;
+		}
+		regfree(&re);
+		env->focus = arg;
 		break;
 	case 'v':
 		env->verbose++;

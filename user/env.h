@@ -32,6 +32,8 @@ struct env {
 	uint32_t sample_hz;		/* --sample-hz; 0: no on-CPU sampling */
 	int what;			/* --what: enum report_what */
 	int quiet;			/* --quiet: nothing on stderr but errors */
+	int children;			/* --children: trace descendants too */
+	const char *focus;		/* --focus REGEX (checked by env__parse), NULL: none */
 };
 
 /*

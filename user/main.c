@@ -90,6 +90,8 @@ int main(int argc, char **argv)
 	topts.sample_hz = env.sample_hz;
 	topts.stop = &exiting;
 	topts.quiet = env.quiet;
+	topts.children = env.children;
+	topts.focus = env.focus;
 	err = trace__run(proc, &topts, &rep);
 	if (err)
 		goto cleanup;

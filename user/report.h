@@ -3,6 +3,7 @@
 #ifndef HT_REPORT_H
 #define HT_REPORT_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,8 +95,16 @@ struct rthread {
 	uint32_t reason_cnt[HT_R_MAX];
 };
 
+/* A descendant that was not traced (--children), and why. */
+struct runtraced {
+	uint32_t pid, ppid;
+	char *exe;			/* NULL if unknown */
+	char *why;			/* one line: "not a CPython process", ... */
+};
+
 struct report {
 	uint32_t pid;
+	uint32_t ppid;			/* a descendant's parent (--children); 0 for the root */
 	char *exe;
 	char *cmdline;
 	char *python;			/* "3.11.2" */
@@ -117,15 +126,34 @@ struct report {
 	uint32_t sample_hz;
 	struct ht_stats stats;
 	uint64_t unreadable_code;	/* code objects that could not be read */
+	char *focus;			/* --focus REGEX applied, NULL if none */
+	/*
+	 * --children (root only): one report per traced descendant, in the
+	 * order they were found, and the descendants that were not traced.
+	 */
+	struct report *children;
+	size_t nr_children;
+	struct runtraced *untraced;
+	size_t nr_untraced;
+	size_t untraced_dropped;	/* more untraced descendants than were kept */
 };
 
 const char *reason_name(int reason);
 const char *blocker_kind(const struct rblocker *b);
 
 void report__free(struct report *r);
-/* report__put_clean - @s with control characters (terminal escapes) shown as \xNN. */
+/* report__put_clean - @s with control characters (terminal escapes) and invalid UTF-8 shown as \xNN. */
 void report__put_clean(FILE *f, const char *s);
 void blocker_free(struct rblocker *b);
+
+/*
+ * report__focus - keep only the blockers and on-CPU samples whose own
+ * Python stack has a frame whose function or file matches @re (POSIX
+ * extended, compiled by the caller); applied to the children too.  A stall
+ * whose blocker is dropped keeps its duration with no blocker.  Thread
+ * totals are not changed.  Records @pattern in the report.  0 or -ENOMEM.
+ */
+int report__focus(struct report *r, const regex_t *re, const char *pattern);
 
 int report__write_text(const struct report *r, FILE *f);
 int report__write_json(const struct report *r, FILE *f);

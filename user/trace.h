@@ -19,12 +19,15 @@ struct trace_opts {
 	uint32_t sample_hz;		/* 0: no on-CPU sampling */
 	volatile sig_atomic_t *stop;	/* set (by a signal handler) to end tracing */
 	int quiet;			/* no "tracing process" line on stderr */
+	int children;			/* also trace descendants, at any depth (--children) */
+	const char *focus;		/* --focus REGEX (POSIX extended), NULL: none */
 };
 
 /*
  * trace__run - trace process @p until the duration passes, *@opts->stop is
- * set or the process exits, and build @rep (report__free() it).  Every BPF
- * program is detached before it returns.  0, or -errno after printing a
+ * set or the process exits (with --children: and every traced descendant),
+ * and build @rep (report__free() it; descendants in rep->children).  Every
+ * BPF program is detached before it returns.  0, or -errno after printing a
  * one-line error.
  */
 int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct report *rep);
