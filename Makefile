@@ -91,7 +91,9 @@ unit-test: $(UNIT_TESTS)
 integration-test: hangtrace
 	$(Q)$(PYTHON) -m pytest -q -rs tests/integration
 
-# The userspace again under ASan+UBSan, with the same unit and integration tests.
+# The userspace again under ASan+UBSan, with the same unit and integration tests;
+# LeakSanitizer reports leaks at exit.  conftest.py fails any test whose
+# hangtrace wrote a sanitizer report.
 san-test:
 	$(Q)$(MAKE) --no-print-directory SAN=1 OUTPUT=.output-san HANGTRACE_BIN=hangtrace-san \
 		hangtrace-san unit-test
@@ -152,7 +154,7 @@ fuzz-smoke: fuzz-build | $(FUZZ_OUTPUT)/artifacts
 			-artifact_prefix=$(FUZZ_OUTPUT)/artifacts/$$t- \
 			$(FUZZ_OUTPUT)/smoke/$$t tests/fuzz/corpus/$$t 2>$(FUZZ_OUTPUT)/smoke/$$t.log \
 			|| { tail -n 60 $(FUZZ_OUTPUT)/smoke/$$t.log; exit 1; }; \
-		grep -E '^#[0-9]+ *DONE' $(FUZZ_OUTPUT)/smoke/$$t.log | tail -n 1; \
+		grep -E 'cov:' $(FUZZ_OUTPUT)/smoke/$$t.log | tail -n 1 | cut -c1-60; grep -E '^Done' $(FUZZ_OUTPUT)/smoke/$$t.log; \
 	done
 
 # Each target for FUZZ_SECONDS; what it learns is kept in $(FUZZ_OUTPUT)/corpus.
@@ -164,7 +166,7 @@ fuzz: fuzz-build | $(FUZZ_OUTPUT)/artifacts
 			-artifact_prefix=$(FUZZ_OUTPUT)/artifacts/$$t- \
 			$(FUZZ_OUTPUT)/corpus/$$t tests/fuzz/corpus/$$t 2>$(FUZZ_OUTPUT)/$$t.log \
 			|| { tail -n 60 $(FUZZ_OUTPUT)/$$t.log; exit 1; }; \
-		grep -E '^#[0-9]+ *DONE' $(FUZZ_OUTPUT)/$$t.log | tail -n 1; \
+		grep -E '^Done' $(FUZZ_OUTPUT)/$$t.log | tail -n 1; \
 	done
 
 # The README's two commands.  Each installs what it needs first, so both work
@@ -174,6 +176,8 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory hangtrace unit-test
 	$(Q)$(MAKE) --no-print-directory pythons
 	$(Q)$(MAKE) --no-print-directory integration-test
+	$(Q)$(MAKE) --no-print-directory fuzz-smoke
+	$(Q)$(MAKE) --no-print-directory san-test
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory hangtrace

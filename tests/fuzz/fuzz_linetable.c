@@ -8,7 +8,7 @@
 #include "linetable.h"
 
 /* Offsets looked up per input besides the header's: past the end of any table here. */
-#define SWEEP_MAX 2048
+#define SWEEP_MAX 256
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
