@@ -93,7 +93,8 @@ static size_t to_utf8(const void *data, size_t nchars, int kind, bool more, char
 
 	for (i = 0; i < nchars; i++) {
 		cp = code_point(data, i, kind);
-		if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+		/* U+0000 too: the result is a C string, and must not end early */
+		if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
 			cp = REPLACEMENT_CHAR;
 		n = utf8_encode(cp, buf);
 		/* The last boundary after which the ellipsis still fits. */

@@ -13,8 +13,8 @@ struct procmem;
 /*
  * pystr__to_utf8 - convert @nchars code points of width @kind (1 = latin-1,
  * 2 = UCS-2, 4 = UCS-4, little endian) at @data to NUL-terminated UTF-8 in
- * @out (@outsz bytes, >= 4).  Lone surrogates and code points > U+10FFFF
- * become U+FFFD.  Output that does not fit is cut at a character boundary and
+ * @out (@outsz bytes, >= 4).  Lone surrogates, code points > U+10FFFF and
+ * U+0000 (which would end the C string early) become U+FFFD.  Output that does not fit is cut at a character boundary and
  * ends in "..." (still valid UTF-8).  Returns the length written.
  */
 size_t pystr__to_utf8(const void *data, size_t nchars, int kind, char *out, size_t outsz);
