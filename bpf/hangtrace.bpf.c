@@ -295,6 +295,21 @@ __noinline __u64 walk_tstate(const struct ht_py_proc *proc, __u64 ts, struct ht_
 	return id;
 }
 
+/*
+ * The asyncio task thread @t (current, its tstate just validated by a walk)
+ * is running: one read, and only for processes whose asyncio layout is known.
+ */
+static __always_inline __u64 running_task(const struct ht_py_proc *proc, const struct ht_thread *t)
+{
+	__u64 task = 0;
+
+	if (proc->ts_running_task <= 0 || !t->tstate)
+		return 0;
+	if (bpf_probe_read_user(&task, sizeof(task), (void *)(t->tstate + proc->ts_running_task)))
+		return 0;
+	return task;
+}
+
 /* The kernel stack of sleeping @task, stored; returns its id or 0. */
 static __noinline __u64 save_task_kstack(struct task_struct *task)
 {
@@ -377,6 +392,7 @@ static __noinline void record_block(struct ht_agg_key *key, const struct ht_pend
 	e->wk_tstate = pd->wk_tstate;
 	e->wk_flags = pd->wk_flags;
 	e->wk_tid = pd->wk_tid;
+	e->task = pd->task;
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -686,8 +702,10 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	pd = &t->pend;
 	pid = t->pid;
 	proc = bpf_map_lookup_elem(&py_procs, &pid);
-	if (proc)
+	if (proc) {
 		key.stack = walk_current(proc, t, SLOT_EXIT);
+		pd->task = running_task(proc, t);
+	}
 	key.pid = t->pid;
 	key.tid = tid;
 	key.kstack = pd->kstack;
@@ -750,6 +768,7 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 	e->key.tid = tid;
 	e->key.stack = key.stack;
 	e->fd = -1;
+	e->task = running_task(proc, t);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -79,6 +79,8 @@ struct ht_py_proc {
 	__s32 frame_instr;
 	__s32 frame_owner;
 	__u32 owner_skip_min;	/* skip frames whose owner >= this; 0: no owner field */
+	__s32 ts_running_task;	/* 3.14+: tstate's asyncio running task (from _AsyncioDebug), 0: off */
+	__u32 pad;
 };
 
 /* Addresses of the socket a thread blocked on, read at wake-up (ports in host order). */
@@ -109,6 +111,7 @@ struct ht_pending {
 	struct ht_sockaddr sock;
 	char wk_comm[16];
 	__u64 wk_tstate;
+	__u64 task;		/* the asyncio task running at syscall exit (3.14+), 0: none */
 };
 
 #define HT_WK_TIMER	(1U << 0)	/* the wait timed out: a timer woke it, not a thread */
@@ -205,6 +208,12 @@ struct ht_event {
 	__u64 wk_tstate;
 	__u32 wk_flags;
 	__u32 wk_tid;
+	/*
+	 * BLOCK and SAMPLE of a 3.14+ thread: the asyncio task it was running
+	 * (PyObject *), 0: none or not known.  Userspace names it on arrival
+	 * and keeps its own task number here on its timeline copy.
+	 */
+	__u64 task;
 };
 
 /* One record per task from the task iterator (iter/task). */

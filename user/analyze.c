@@ -13,6 +13,7 @@
 #include "loops.h"
 #include "procmem.h"
 #include "procthread.h"
+#include "pyasyncio.h"
 #include "pyproc.h"
 #include "pysym.h"
 #include "pywalk_user.h"
@@ -40,7 +41,8 @@ int analyze__init(struct analyze *a, const struct pyproc *p, struct tracer *tr)
 	a->fd_desc = strmap__new();
 	a->names = strmap__new();
 	a->seen_stacks = strmap__new();
-	if (!a->sym || !a->fd_desc || !a->names || !a->seen_stacks)
+	a->task_index = strmap__new();
+	if (!a->sym || !a->fd_desc || !a->names || !a->seen_stacks || !a->task_index)
 		return -ENOMEM;
 	/* kernel symbols are read when the report is built, not before attaching */
 	return 0;
@@ -54,6 +56,12 @@ void analyze__fini(struct analyze *a)
 	strmap__free(a->fd_desc);
 	strmap__free(a->names);
 	strmap__free(a->seen_stacks);
+	strmap__free(a->task_index);
+	for (size_t i = 0; i < a->nr_tasks; i++) {
+		free(a->tasks[i].name);
+		free(a->tasks[i].coro);
+	}
+	free(a->tasks);
 	timeline__free(&a->tl);
 	memset(a, 0, sizeof(*a));
 }
@@ -85,13 +93,104 @@ static void prime_stack(struct analyze *a, uint64_t id)
 	strmap__set(a->seen_stacks, &id, sizeof(id), "");
 }
 
+void analyze__tick(struct analyze *a)
+{
+	int err;
+
+	if (a->aio_state)
+		return;
+	err = pyasyncio__find(a->p, a->mem, &a->aio);
+	if (err == -ENOENT)
+		return;		/* asyncio not imported (yet) */
+	if (!err)
+		err = tracer__set_running_task(a->tr, a->p->pid, a->aio.ts_running_task);
+	if (err) {
+		a->aio_state = -1;
+		if (err != -ENOTSUP)
+			p_dbg("process %d: asyncio task names unavailable: %s", a->p->pid,
+			      strerror(-err));
+		return;
+	}
+	a->aio_state = 1;
+	p_dbg("process %d: asyncio tasks readable (running task at thread state +%d, task name +%d, coro +%d)",
+	      a->p->pid, a->aio.ts_running_task, a->aio.task_name, a->aio.task_coro);
+}
+
+#define TASK_NAME_MAX	256	/* longer names are cut, ending in "..." */
+#define TASK_CORO_MAX	1024
+#define MAX_TASKS	(1U << 16)
+
+/*
+ * The number of task @task (an address in the target), named now while it
+ * runs; the same number for the same task, as long as its name and
+ * coroutine objects are the same.  0: none, or not readable.
+ */
+static uint64_t name_task(struct analyze *a, uint64_t task)
+{
+	char name[TASK_NAME_MAX], coro[TASK_CORO_MAX], num[24];
+	uint64_t key[3] = { task }, n;
+	const char *hit;
+	struct atask *t;
+
+	if (!task || a->aio_state != 1 ||
+	    pyasyncio__task_ptrs(&a->aio, a->mem, task, &key[1], &key[2]))
+		return 0;
+	hit = strmap__get(a->task_index, key, sizeof(key));
+	if (hit)
+		return strtoull(hit, NULL, 10);
+	if (a->nr_tasks >= MAX_TASKS)
+		return 0;
+	if (a->nr_tasks == a->cap_tasks) {
+		size_t cap = a->cap_tasks ? a->cap_tasks * 2 : 64;
+
+		t = realloc(a->tasks, cap * sizeof(*t));
+		if (!t)
+			return 0;
+		a->tasks = t;
+		a->cap_tasks = cap;
+	}
+	if (pyasyncio__task(&a->aio, a->p, a->mem, a->sym, task, name, sizeof(name), coro,
+			    sizeof(coro)) || (!name[0] && !coro[0]))
+		return 0;
+	t = &a->tasks[a->nr_tasks];
+	memset(t, 0, sizeof(*t));
+	t->addr = task;
+	t->name_ptr = key[1];
+	t->coro_ptr = key[2];
+	t->name = name[0] ? strdup(name) : NULL;
+	t->coro = coro[0] ? strdup(coro) : NULL;
+	n = ++a->nr_tasks;
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)n);
+	strmap__set(a->task_index, key, sizeof(key), num);
+	return n;
+}
+
+const struct atask *analyze__task(const struct analyze *a, uint64_t n)
+{
+	return n && n <= a->nr_tasks ? &a->tasks[n - 1] : NULL;
+}
+
+uint64_t analyze__task_of_thread(struct analyze *a, uint64_t ts)
+{
+	uint64_t task = 0;
+
+	if (!ts || a->aio_state != 1 ||
+	    procmem__read_u64(a->mem, ts + a->aio.ts_running_task, &task))
+		return 0;
+	return name_task(a, task);
+}
+
 void analyze__on_event(struct analyze *a, const struct ht_event *e)
 {
+	size_t n = a->tl.n;
 	char desc[256];
 
 	if (e->key.pid != (__u32)a->p->pid)
 		return;
 	timeline__add(&a->tl, e);
+	/* the task is alive now (it was running moments ago): name it, keep its number */
+	if (a->tl.n > n)
+		a->tl.ev[n].task = e->type == HT_EV_STALL ? 0 : name_task(a, e->task);
 	if (e->type == HT_EV_SAMPLE)
 		prime_stack(a, e->key.stack);
 	if (e->type != HT_EV_BLOCK)
@@ -348,6 +447,8 @@ static int add_open_block(struct analyze *a, struct builder *bd, const struct ht
 		if (dur_ns > b->max_ns)
 			b->max_ns = dur_ns;
 		b->still_blocked = pending_reason < 0;
+		if (b->still_blocked)
+			b->task = analyze__task_of_thread(a, ts);
 		free(tmp.fd_desc);
 		return 0;
 	}
@@ -366,6 +467,8 @@ static int add_open_block(struct analyze *a, struct builder *bd, const struct ht
 	b->max_ns = dur_ns;
 	b->count = 1;
 	b->still_blocked = pending_reason < 0;
+	if (b->still_blocked)
+		b->task = analyze__task_of_thread(a, ts);
 	b->stack_id = id;
 	err = build_stack(a, &st, &b->stack);
 	if (!err)

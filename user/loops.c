@@ -175,11 +175,80 @@ struct blame {
 	uint64_t ns;
 };
 
+/*
+ * The blocker timeline event @ev of thread @tid counts for inside stall
+ * [s, e), and for how long (*@ns); -1 if none.
+ */
+static int event_in_stall(const struct report *r, const struct loops_in *in,
+			  const struct ht_event *ev, uint32_t tid, uint64_t s, uint64_t e,
+			  uint64_t *ns)
+{
+	if (ev->key.tid != tid)
+		return -1;
+	if (ev->type == HT_EV_BLOCK) {
+		*ns = overlap(s, e, ev->start_ts, ev->start_ts + ev->dur_ns);
+		return *ns ? find_blocker_by_key(r, &ev->key) : -1;
+	}
+	if (ev->type == HT_EV_SAMPLE && ev->start_ts >= s && ev->start_ts < e) {
+		*ns = in->sample_hz ? 1000000000ULL / in->sample_hz : 0;
+		return find_oncpu(r, tid, ev->key.stack);
+	}
+	return -1;
+}
+
+#define STALL_TASKS 16	/* distinct tasks weighed per stall */
+#define ANY (-2)	/* stall_task(): any blocker's events */
+
+/*
+ * The asyncio task that ran blocker @b (or, with ANY, anything) inside stall
+ * [s, e): the one its blocks and samples there carry for the longest (a
+ * still-blocked blocker counts with the task it is in now).  0: none known.
+ */
+static uint64_t stall_task(const struct report *r, const struct loops_in *in, uint32_t tid,
+			   uint64_t s, uint64_t e, int b, bool in_progress)
+{
+	struct {
+		uint64_t task, ns;
+	} acc[STALL_TASKS + 1] = {};
+	uint64_t ns, best = 0, best_ns = 0;
+	size_t i;
+	int j, n = 0;
+
+	for (i = 0; i <= in->tl->n; i++) {
+		uint64_t task;
+
+		if (i < in->tl->n) {
+			const struct ht_event *ev = &in->tl->ev[i];
+
+			task = ev->task;
+			ns = 0;
+			if (!task || (event_in_stall(r, in, ev, tid, s, e, &ns) != b && b != ANY) ||
+			    !ns)
+				continue;
+		} else {
+			task = b >= 0 ? r->blockers[b].task : 0;
+			if (!task || !in_progress || !r->blockers[b].still_blocked)
+				continue;
+			ns = e - s;
+		}
+		for (j = 0; j < n && acc[j].task != task; j++)
+			;
+		if (j == n && n < STALL_TASKS)
+			acc[n++].task = task;
+		acc[j].ns += ns;
+	}
+	for (j = 0; j < n; j++)
+		if (acc[j].ns > best_ns) {
+			best_ns = acc[j].ns;
+			best = acc[j].task;
+		}
+	return best;
+}
+
 /* Blame stall [s, e) of @tid: the blocker with most time in it, off- or on-CPU. */
 static int blame_stall(struct report *r, const struct loops_in *in, uint32_t tid, uint64_t s,
 		       uint64_t e, bool in_progress)
 {
-	uint64_t period = in->sample_hz ? 1000000000ULL / in->sample_hz : 0;
 	struct blame *acc;
 	size_t i, n = r->nr_blockers;
 	int best = -1, idx;
@@ -189,24 +258,9 @@ static int blame_stall(struct report *r, const struct loops_in *in, uint32_t tid
 	if (!acc)
 		return -2;
 	for (i = 0; i < in->tl->n; i++) {
-		const struct ht_event *ev = &in->tl->ev[i];
 		uint64_t ns;
 
-		if (ev->key.tid != tid)
-			continue;
-		if (ev->type == HT_EV_BLOCK) {
-			ns = overlap(s, e, ev->start_ts, ev->start_ts + ev->dur_ns);
-			if (!ns)
-				continue;
-			idx = find_blocker_by_key(r, &ev->key);
-		} else if (ev->type == HT_EV_SAMPLE) {
-			if (ev->start_ts < s || ev->start_ts >= e)
-				continue;
-			ns = period;
-			idx = find_oncpu(r, tid, ev->key.stack);
-		} else {
-			continue;
-		}
+		idx = event_in_stall(r, in, &in->tl->ev[i], tid, s, e, &ns);
 		if (idx >= 0 && (size_t)idx < n)
 			acc[idx].ns += ns;
 	}
@@ -229,9 +283,10 @@ static int blame_stall(struct report *r, const struct loops_in *in, uint32_t tid
 	return best;
 }
 
-static int add_stall(struct report *r, const struct loops_in *in, uint32_t tid, uint64_t s,
-		     uint64_t e, bool in_progress)
+static int add_stall(struct analyze *a, struct report *r, const struct loops_in *in, uint32_t tid,
+		     uint64_t s, uint64_t e, bool in_progress)
 {
+	const struct atask *task = NULL;
 	struct rthread *rt = find_thread(r, tid);
 	struct rstall *tmp, *st;
 	int b;
@@ -250,7 +305,21 @@ static int add_stall(struct report *r, const struct loops_in *in, uint32_t tid, 
 	st->dur_ns = e - s;
 	st->blocker = b;
 	st->in_progress = in_progress;
+	/*
+	 * 3.14+: the task asyncio itself says was running, with its name and
+	 * coroutine; otherwise (and for a plain callback) the frame inside
+	 * Handle._run / Task.__step.
+	 */
 	if (b >= 0)
+		task = analyze__task(a, stall_task(r, in, tid, s, e, b, in_progress));
+	/* blamed on what carries no task (preemption, a page fault): what else ran in it */
+	if (!task)
+		task = analyze__task(a, stall_task(r, in, tid, s, e, ANY, in_progress));
+	if (task && task->name)
+		st->task_name = strdup(task->name);
+	if (task && task->coro)
+		st->coro = strdup(task->coro);
+	else if (b >= 0)
 		st->coro = running_coro(&r->blockers[b].stack);
 	if (rt) {
 		rt->stalls++;
@@ -365,7 +434,8 @@ int loops__analyze(struct analyze *a, struct report *r, const struct loops_in *i
 
 		if (ev->type != HT_EV_STALL || ev->key.pid != r->pid)
 			continue;
-		err = add_stall(r, in, ev->key.tid, ev->start_ts, ev->start_ts + ev->dur_ns, false);
+		err = add_stall(a, r, in, ev->key.tid, ev->start_ts, ev->start_ts + ev->dur_ns,
+				false);
 		if (err)
 			return err;
 	}
@@ -376,7 +446,7 @@ int loops__analyze(struct analyze *a, struct report *r, const struct loops_in *i
 		if (t->pid != r->pid || !rt || !rt->event_loop || t->in_poll || t->exited ||
 		    !t->iter_start || in->now_ns < t->iter_start + in->stall_ns)
 			continue;
-		err = add_stall(r, in, t->tid, t->iter_start, in->now_ns, true);
+		err = add_stall(a, r, in, t->tid, t->iter_start, in->now_ns, true);
 		if (err)
 			return err;
 	}

@@ -52,6 +52,7 @@ struct rblocker {
 	struct ht_agg_key key;		/* to match timeline events; zero for open blocks */
 	uint64_t stall_ns;		/* time of this blocker inside event-loop stalls */
 	uint32_t stall_count;		/* stalls it was blamed for */
+	uint64_t task;			/* still blocked: the asyncio task it runs (analyze__task), 0 none */
 	const char *hint;
 };
 
@@ -62,6 +63,7 @@ struct rstall {
 	int blocker;			/* index into blockers, -1: none found */
 	bool in_progress;		/* still stalled when the window closed */
 	char *coro;			/* coroutine/callback that was running, NULL if unknown */
+	char *task_name;		/* name of the asyncio task that was running (3.14+), NULL if unknown */
 };
 
 /* On-CPU samples of one thread at one Python stack (every traced thread). */

@@ -107,6 +107,8 @@ int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct rep
 		      strerror(-err));
 		goto cleanup;
 	}
+	/* asyncio's task layout (3.14+), if the module is loaded already */
+	analyze__tick(&an);
 
 	/* Attach and trace */
 	err = tracer__attach(tr);
@@ -137,6 +139,7 @@ int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct rep
 			goto cleanup;
 		}
 		err = 0;
+		analyze__tick(&an);	/* until asyncio is loaded */
 		if (opts->alert_ns) {
 			/* which threads are loops: rescan twice a second */
 			if (rounds++ % 5 == 0) {

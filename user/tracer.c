@@ -167,6 +167,22 @@ int tracer__add_process(struct tracer *tr, const struct pyproc *p)
 	return 0;
 }
 
+int tracer__set_running_task(struct tracer *tr, uint32_t pid, int ts_offset)
+{
+	int i;
+
+	for (i = 0; i < tr->nr_procs; i++) {
+		if (tr->pids[i] != pid)
+			continue;
+		tr->procs[i].ts_running_task = ts_offset;
+		if (bpf_map__update_elem(tr->skel->maps.py_procs, &pid, sizeof(pid), &tr->procs[i],
+					 sizeof(tr->procs[i]), BPF_EXIST))
+			return -errno;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 /*
  * Make the thread entries of process @i's existing threads.  Called once the
  * programs are attached: threads born after that get theirs from handle_fork,

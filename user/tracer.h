@@ -29,6 +29,14 @@ struct tracer *tracer__new(const struct tracer_opts *opts);
 /* tracer__add_process - start tracing the CPython process described by @p. 0 or -errno. */
 int tracer__add_process(struct tracer *tr, const struct pyproc *p);
 
+/*
+ * tracer__set_running_task - from now on, BPF reads the running asyncio task
+ * of process @pid's threads at thread-state offset @ts_offset (3.14+; known
+ * once the _asyncio module is loaded) into their block and sample events.
+ * 0 or -errno (-ENOENT: @pid not added).
+ */
+int tracer__set_running_task(struct tracer *tr, uint32_t pid, int ts_offset);
+
 /* tracer__attach - attach every program.  0 or -errno. */
 int tracer__attach(struct tracer *tr);
 
