@@ -103,7 +103,7 @@ void analyze__tick(struct analyze *a)
 	if (err == -ENOENT)
 		return;		/* asyncio not imported (yet) */
 	if (!err)
-		err = tracer__set_running_task(a->tr, a->p->pid, a->aio.ts_running_task);
+		err = tracer__set_asyncio(a->tr, a->p->pid, &a->aio);
 	if (err) {
 		a->aio_state = -1;
 		if (err != -ENOTSUP)
@@ -121,21 +121,24 @@ void analyze__tick(struct analyze *a)
 #define MAX_TASKS	(1U << 16)
 
 /*
- * The number of task @task (an address in the target), named now while it
- * runs; the same number for the same task, as long as its name and
- * coroutine objects are the same.  0: none, or not readable.
+ * The number of the task named @name running @coro at address @task: the
+ * same number for the same three.  0 when there is nothing to name it by.
  */
-static uint64_t name_task(struct analyze *a, uint64_t task)
+static uint64_t task_number(struct analyze *a, uint64_t task, const char *name, const char *coro)
 {
-	char name[TASK_NAME_MAX], coro[TASK_CORO_MAX], num[24];
-	uint64_t key[3] = { task }, n;
+	char key[16 + TASK_NAME_MAX + TASK_CORO_MAX + 2], num[24];
+	size_t nl = strlen(name), cl = strlen(coro), klen;
 	const char *hit;
 	struct atask *t;
 
-	if (!task || a->aio_state != 1 ||
-	    pyasyncio__task_ptrs(&a->aio, a->mem, task, &key[1], &key[2]))
+	if (!task || (!name[0] && !coro[0]))
 		return 0;
-	hit = strmap__get(a->task_index, key, sizeof(key));
+	/* the key: address, name, coro (each NUL-terminated) */
+	memcpy(key, &task, sizeof(task));
+	memcpy(key + 8, name, nl + 1);
+	memcpy(key + 9 + nl, coro, cl + 1);
+	klen = 10 + nl + cl;
+	hit = strmap__get(a->task_index, key, klen);
 	if (hit)
 		return strtoull(hit, NULL, 10);
 	if (a->nr_tasks >= MAX_TASKS)
@@ -149,20 +152,31 @@ static uint64_t name_task(struct analyze *a, uint64_t task)
 		a->tasks = t;
 		a->cap_tasks = cap;
 	}
-	if (pyasyncio__task(&a->aio, a->p, a->mem, a->sym, task, name, sizeof(name), coro,
-			    sizeof(coro)) || (!name[0] && !coro[0]))
-		return 0;
 	t = &a->tasks[a->nr_tasks];
 	memset(t, 0, sizeof(*t));
 	t->addr = task;
-	t->name_ptr = key[1];
-	t->coro_ptr = key[2];
 	t->name = name[0] ? strdup(name) : NULL;
 	t->coro = coro[0] ? strdup(coro) : NULL;
-	n = ++a->nr_tasks;
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)n);
-	strmap__set(a->task_index, key, sizeof(key), num);
-	return n;
+	snprintf(num, sizeof(num), "%zu", a->nr_tasks + 1);
+	if (strmap__set(a->task_index, key, klen, num)) {
+		free(t->name);
+		free(t->coro);
+		return 0;
+	}
+	return ++a->nr_tasks;
+}
+
+/* The task BPF copied with an event: its number. */
+static uint64_t name_task(struct analyze *a, const struct ht_task_cap *tc)
+{
+	char name[TASK_NAME_MAX], coro[TASK_CORO_MAX];
+	size_t len = tc->name_len < sizeof(tc->name) ? tc->name_len : sizeof(tc->name);
+
+	if (!tc->task || a->aio_state != 1)
+		return 0;
+	pyasyncio__name_from_raw(&a->aio, a->p, a->mem, tc->name, len, name, sizeof(name));
+	pyasyncio__coro_name(a->p, a->sym, tc->coro_code, coro, sizeof(coro));
+	return task_number(a, tc->task, name, coro);
 }
 
 const struct atask *analyze__task(const struct analyze *a, uint64_t n)
@@ -172,12 +186,15 @@ const struct atask *analyze__task(const struct analyze *a, uint64_t n)
 
 uint64_t analyze__task_of_thread(struct analyze *a, uint64_t ts)
 {
+	char name[TASK_NAME_MAX], coro[TASK_CORO_MAX];
 	uint64_t task = 0;
 
 	if (!ts || a->aio_state != 1 ||
-	    procmem__read_u64(a->mem, ts + a->aio.ts_running_task, &task))
+	    procmem__read_u64(a->mem, ts + a->aio.ts_running_task, &task) || !task ||
+	    pyasyncio__task(&a->aio, a->p, a->mem, a->sym, task, name, sizeof(name), coro,
+			    sizeof(coro)))
 		return 0;
-	return name_task(a, task);
+	return task_number(a, task, name, coro);
 }
 
 void analyze__on_event(struct analyze *a, const struct ht_event *e)
@@ -190,7 +207,7 @@ void analyze__on_event(struct analyze *a, const struct ht_event *e)
 	timeline__add(&a->tl, e);
 	/* the task is alive now (it was running moments ago): name it, keep its number */
 	if (a->tl.n > n)
-		a->tl.ev[n].task = e->type == HT_EV_STALL ? 0 : name_task(a, e->task);
+		a->tl.ev[n].task.task = e->type == HT_EV_STALL ? 0 : name_task(a, &e->task);
 	if (e->type == HT_EV_SAMPLE)
 		prime_stack(a, e->key.stack);
 	if (e->type != HT_EV_BLOCK)

@@ -42,12 +42,12 @@ struct analyze {
 	struct pyasyncio aio;
 	struct atask *tasks;		/* an event's task number n is tasks[n - 1] */
 	size_t nr_tasks, cap_tasks;
-	struct strmap *task_index;	/* (addr, name_ptr, coro_ptr) -> task number */
+	struct strmap *task_index;	/* (address, name, coro) -> task number */
 };
 
 /* An asyncio task as named while it ran. */
 struct atask {
-	uint64_t addr, name_ptr, coro_ptr;	/* to tell it from a later task at the same address */
+	uint64_t addr;
 	char *name;			/* NULL: unreadable */
 	char *coro;			/* qualified name of its coroutine, NULL: unknown */
 };

@@ -170,11 +170,6 @@ static char *running_coro(const struct rstack *st)
 	return NULL;
 }
 
-struct blame {
-	int idx;
-	uint64_t ns;
-};
-
 /*
  * The blocker timeline event @ev of thread @tid counts for inside stall
  * [s, e), and for how long (*@ns); -1 if none.
@@ -220,7 +215,7 @@ static uint64_t stall_task(const struct report *r, const struct loops_in *in, ui
 		if (i < in->tl->n) {
 			const struct ht_event *ev = &in->tl->ev[i];
 
-			task = ev->task;
+			task = ev->task.task;	/* analyze's task number */
 			ns = 0;
 			if (!task || (event_in_stall(r, in, ev, tid, s, e, &ns) != b && b != ANY) ||
 			    !ns)
@@ -245,16 +240,19 @@ static uint64_t stall_task(const struct report *r, const struct loops_in *in, ui
 	return best;
 }
 
-/* Blame stall [s, e) of @tid: the blocker with most time in it, off- or on-CPU. */
+/*
+ * Blame stall [s, e) of @tid: the blocker with most time in it, off- or
+ * on-CPU.  *@in_stall gets each blocker's time inside it (malloc'ed, one per
+ * blocker).  The blocker's index, -1 for none, -2 when out of memory.
+ */
 static int blame_stall(struct report *r, const struct loops_in *in, uint32_t tid, uint64_t s,
-		       uint64_t e, bool in_progress)
+		       uint64_t e, bool in_progress, uint64_t **in_stall)
 {
-	struct blame *acc;
 	size_t i, n = r->nr_blockers;
 	int best = -1, idx;
-	uint64_t best_ns = 0;
+	uint64_t best_ns = 0, *acc;
 
-	acc = calloc(n ? n : 1, sizeof(*acc));
+	*in_stall = acc = calloc(n ? n : 1, sizeof(*acc));
 	if (!acc)
 		return -2;
 	for (i = 0; i < in->tl->n; i++) {
@@ -262,31 +260,67 @@ static int blame_stall(struct report *r, const struct loops_in *in, uint32_t tid
 
 		idx = event_in_stall(r, in, &in->tl->ev[i], tid, s, e, &ns);
 		if (idx >= 0 && (size_t)idx < n)
-			acc[idx].ns += ns;
+			acc[idx] += ns;
 	}
 	/* a stall still going on at the end: the thread's open block */
 	for (i = 0; in_progress && i < n; i++)
 		if (r->blockers[i].tid == tid && r->blockers[i].still_blocked)
-			acc[i].ns += e - s;
+			acc[i] += e - s;
 	for (i = 0; i < n; i++) {
-		if (!acc[i].ns)
+		if (!acc[i])
 			continue;
-		r->blockers[i].stall_ns += acc[i].ns;
-		if (acc[i].ns > best_ns) {
-			best_ns = acc[i].ns;
+		r->blockers[i].stall_ns += acc[i];
+		if (acc[i] > best_ns) {
+			best_ns = acc[i];
 			best = i;
 		}
 	}
 	if (best >= 0)
 		r->blockers[best].stall_count++;
-	free(acc);
 	return best;
+}
+
+/*
+ * The coroutine or callback of the stall from the frames: the blamed
+ * blocker's stack, else (blamed on what has no frames: preemption) the stack
+ * of the blocker with the next most time in the stall that shows one.
+ */
+static char *stall_coro(const struct report *r, int b, const uint64_t *in_stall)
+{
+	uint64_t tried_ns = UINT64_MAX, best_ns;
+	size_t i, tried = 0, best;
+	char *coro;
+
+	if (b < 0)
+		return NULL;
+	coro = running_coro(&r->blockers[b].stack);
+	/* then by time in the stall, most first: (ns, index) below the last one tried */
+	while (!coro) {
+		best_ns = 0;
+		best = 0;
+		for (i = 0; i < r->nr_blockers; i++) {
+			bool below = in_stall[i] < tried_ns || (in_stall[i] == tried_ns && i < tried);
+
+			if (below && (in_stall[i] > best_ns || (in_stall[i] == best_ns && i > best)))
+				if (in_stall[i]) {
+					best_ns = in_stall[i];
+					best = i;
+				}
+		}
+		if (!best_ns)
+			break;
+		tried_ns = best_ns;
+		tried = best;
+		coro = running_coro(&r->blockers[best].stack);
+	}
+	return coro;
 }
 
 static int add_stall(struct analyze *a, struct report *r, const struct loops_in *in, uint32_t tid,
 		     uint64_t s, uint64_t e, bool in_progress)
 {
 	const struct atask *task = NULL;
+	uint64_t *in_stall;
 	struct rthread *rt = find_thread(r, tid);
 	struct rstall *tmp, *st;
 	int b;
@@ -295,7 +329,7 @@ static int add_stall(struct analyze *a, struct report *r, const struct loops_in 
 	if (!tmp)
 		return -ENOMEM;
 	r->stalls = tmp;
-	b = blame_stall(r, in, tid, s, e, in_progress);
+	b = blame_stall(r, in, tid, s, e, in_progress, &in_stall);
 	if (b == -2)
 		return -ENOMEM;
 	st = &r->stalls[r->nr_stalls++];
@@ -319,8 +353,9 @@ static int add_stall(struct analyze *a, struct report *r, const struct loops_in 
 		st->task_name = strdup(task->name);
 	if (task && task->coro)
 		st->coro = strdup(task->coro);
-	else if (b >= 0)
-		st->coro = running_coro(&r->blockers[b].stack);
+	else
+		st->coro = stall_coro(r, b, in_stall);
+	free(in_stall);
 	if (rt) {
 		rt->stalls++;
 		rt->stall_ns += st->dur_ns;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "elfsym.h"
+#include "hangtrace.h"
 #include "log.h"
 #include "procmaps.h"
 #include "procmem.h"
@@ -140,9 +141,10 @@ static int read_runtime_fields(const struct pyproc *p, struct procmem *m, struct
 	free(buf);
 	if (err)
 		return err == -EFAULT ? err : -EINVAL;
-	if (iframe % 8 || tag % 8 || digit % 4 || digit <= tag)
+	if (iframe % 8 || tag % 8 || digit % 4 || digit <= tag || p->off.frame_code < 0)
 		return -EINVAL;
 	out->gen_iframe = (int)iframe;
+	out->coro_code = (int)iframe + p->off.frame_code;
 	out->long_lv_tag = (int)tag;
 	out->long_ob_digit = (int)digit;
 	return 0;
@@ -226,27 +228,31 @@ int pyasyncio__find(const struct pyproc *p, struct procmem *m, struct pyasyncio 
 	return err;
 }
 
-int pyasyncio__task_ptrs(const struct pyasyncio *a, struct procmem *m, uint64_t task,
-			 uint64_t *name_ptr, uint64_t *coro_ptr)
+/* What the object at @obj is, by its type's tp_name: 's' str, 'i' int, 0 other.  Cached. */
+static int type_kind(struct pyasyncio *a, const struct pyproc *p, struct procmem *m,
+		     uint64_t type)
 {
-	if (!task || task % 8 || procmem__read_u64(m, task + a->task_name, name_ptr) ||
-	    procmem__read_u64(m, task + a->task_coro, coro_ptr))
-		return -EFAULT;
+	uint64_t name;
+	char tn[8] = "";
+
+	if (!type)
+		return 0;
+	if (type == a->str_type)
+		return 's';
+	if (type == a->int_type)
+		return 'i';
+	if (procmem__read_u64(m, type + p->off.tp_name, &name) || procmem__read(m, name, tn, 4))
+		return 0;
+	/* str and int are static types: the same address for the life of the process */
+	if (!memcmp(tn, "str", 4)) {
+		a->str_type = type;
+		return 's';
+	}
+	if (!memcmp(tn, "int", 4)) {
+		a->int_type = type;
+		return 'i';
+	}
 	return 0;
-}
-
-/* The tp_name of the type of object @obj, into @out; "" if unreadable. */
-static void type_name(const struct pyproc *p, struct procmem *m, uint64_t obj, char *out,
-		      size_t outsz)
-{
-	uint64_t type, name;
-
-	out[0] = '\0';
-	if (!obj || obj % 8 || procmem__read_u64(m, obj + p->off.ob_type, &type) ||
-	    procmem__read_u64(m, type + p->off.tp_name, &name) ||
-	    procmem__read(m, name, out, outsz - 1))
-		out[0] = '\0';
-	out[outsz - 1] = '\0';
 }
 
 /*
@@ -254,52 +260,79 @@ static void type_name(const struct pyproc *p, struct procmem *m, uint64_t obj, c
  * an int until get_name() formats it.  A compact PyLong (3.12+): lv_tag is
  * ndigits << 3 | sign (0 positive, 1 zero, 2 negative), digits of 30 bits.
  */
-static int read_task_number(const struct pyasyncio *a, struct procmem *m, uint64_t obj,
-			    uint64_t *n)
+static int task_number(const struct pyasyncio *a, const uint8_t *raw, size_t len, uint64_t *n)
 {
-	uint64_t tag;
 	uint32_t d[2] = {};
 	unsigned int ndigits;
+	uint64_t tag;
 
-	if (procmem__read_u64(m, obj + a->long_lv_tag, &tag))
-		return -EFAULT;
+	if ((size_t)a->long_lv_tag + sizeof(tag) > len)
+		return -EINVAL;
+	memcpy(&tag, raw + a->long_lv_tag, sizeof(tag));
 	ndigits = tag >> 3;
 	if ((tag & 3) == 1) {
 		*n = 0;
 		return 0;
 	}
 	if ((tag & 3) != 0 || ndigits < 1 || ndigits > 2 ||
-	    procmem__read(m, obj + a->long_ob_digit, d, ndigits * sizeof(d[0])))
+	    (size_t)a->long_ob_digit + ndigits * sizeof(d[0]) > len)
 		return -EINVAL;
+	memcpy(d, raw + a->long_ob_digit, ndigits * sizeof(d[0]));
 	*n = (uint64_t)d[0] | (uint64_t)d[1] << 30;
 	return 0;
 }
 
-int pyasyncio__task(const struct pyasyncio *a, const struct pyproc *p, struct procmem *m,
+void pyasyncio__name_from_raw(struct pyasyncio *a, const struct pyproc *p, struct procmem *m,
+			      const void *raw, size_t len, char *out, size_t outsz)
+{
+	uint64_t type, n;
+
+	out[0] = '\0';
+	if (p->off.ob_type < 0 || (size_t)p->off.ob_type + sizeof(type) > len)
+		return;
+	memcpy(&type, (const uint8_t *)raw + p->off.ob_type, sizeof(type));
+	switch (type_kind(a, p, m, type)) {
+	case 's':
+		if (pystr__from_image(raw, len, &p->off, out, outsz))
+			out[0] = '\0';
+		break;
+	case 'i':
+		if (!task_number(a, raw, len, &n))
+			snprintf(out, outsz, "Task-%llu", (unsigned long long)n);
+		break;
+	}
+}
+
+void pyasyncio__coro_name(const struct pyproc *p, struct pysym *sym, uint64_t code, char *out,
+			  size_t outsz)
+{
+	struct pyframe_sym fs;
+
+	out[0] = '\0';
+	code &= p->traits->code_tag_mask;
+	if (!code)
+		return;
+	pysym__frame(sym, code, 0, &fs);
+	if (strcmp(fs.function, "<unknown>"))
+		snprintf(out, outsz, "%s", fs.function);
+}
+
+int pyasyncio__task(struct pyasyncio *a, const struct pyproc *p, struct procmem *m,
 		    struct pysym *sym, uint64_t task, char *name, size_t namesz, char *coro,
 		    size_t corosz)
 {
-	uint64_t name_ptr, coro_ptr, code, n;
-	struct pyframe_sym fs;
-	char tn[16];
+	uint8_t raw[HT_TASK_NAME_RAW];
+	uint64_t name_ptr, coro_ptr, code = 0;
+	size_t len = sizeof(raw);
 
 	name[0] = coro[0] = '\0';
-	if (pyasyncio__task_ptrs(a, m, task, &name_ptr, &coro_ptr))
+	if (!task || task % 8 || procmem__read_u64(m, task + a->task_name, &name_ptr) ||
+	    procmem__read_u64(m, task + a->task_coro, &coro_ptr))
 		return -EFAULT;
-	type_name(p, m, name_ptr, tn, sizeof(tn));
-	if (!strcmp(tn, "str")) {
-		if (pystr__read(m, &p->off, name_ptr, name, namesz))
-			name[0] = '\0';
-	} else if (!strcmp(tn, "int") && !read_task_number(a, m, name_ptr, &n)) {
-		snprintf(name, namesz, "Task-%llu", (unsigned long long)n);
-	}
-	/* a coroutine (or generator-based one): the code object of its frame */
-	type_name(p, m, coro_ptr, tn, sizeof(tn));
-	if ((!strcmp(tn, "coroutine") || !strcmp(tn, "generator")) &&
-	    !procmem__read_u64(m, coro_ptr + a->gen_iframe + p->off.frame_code, &code)) {
-		pysym__frame(sym, code & p->traits->code_tag_mask, 0, &fs);
-		if (strcmp(fs.function, "<unknown>"))
-			snprintf(coro, corosz, "%s", fs.function);
-	}
+	if (procmem__read(m, name_ptr, raw, len))
+		len = procmem__read(m, name_ptr, raw, 64) ? 0 : 64;
+	pyasyncio__name_from_raw(a, p, m, raw, len, name, namesz);
+	if (coro_ptr && !procmem__read_u64(m, coro_ptr + a->coro_code, &code))
+		pyasyncio__coro_name(p, sym, code, coro, corosz);
 	return 0;
 }

@@ -26,6 +26,8 @@ struct pyasyncio {
 	int gen_iframe;			/* PyGenObject: the inline _PyInterpreterFrame */
 	int long_lv_tag;		/* PyLongObject: long_value.lv_tag */
 	int long_ob_digit;		/* PyLongObject: long_value.ob_digit */
+	int coro_code;			/* coroutine: gi_iframe + the frame's f_executable */
+	uint64_t str_type, int_type;	/* addresses of the str and int types, once seen */
 	char file[PATH_MAX];		/* the file that holds _AsyncioDebug, as the target maps it */
 };
 
@@ -45,18 +47,25 @@ int pyasyncio__parse(const void *buf, size_t len, int minor, struct pyasyncio *o
 int pyasyncio__find(const struct pyproc *p, struct procmem *m, struct pyasyncio *out);
 
 /*
- * pyasyncio__task - the name of task object @task into @name ("Task-7" for an
- * unnamed task whose name asyncio has not formatted yet; cut with "..." when
- * long) and its coroutine's qualified name into @coro (via @sym, the
- * coroutine's code object).  Each is "" when it cannot be read.  0 or
+ * pyasyncio__name_from_raw - the name of a task from the first @len bytes of
+ * its name object (@raw, as BPF copies them): a str (cut with "..." when
+ * longer than the copy or @outsz), or the int N of an unnamed task whose name
+ * asyncio has not formatted yet, as "Task-N".  "" when neither.
+ */
+void pyasyncio__name_from_raw(struct pyasyncio *a, const struct pyproc *p, struct procmem *m,
+			      const void *raw, size_t len, char *out, size_t outsz);
+
+/* pyasyncio__coro_name - the qualified name of coroutine code object @code (tag bits allowed). */
+void pyasyncio__coro_name(const struct pyproc *p, struct pysym *sym, uint64_t code, char *out,
+			  size_t outsz);
+
+/*
+ * pyasyncio__task - the same for task object @task, read from the target's
+ * memory now (a thread parked in it).  Each is "" when unreadable.  0 or
  * -EFAULT (the task itself is unreadable).
  */
-int pyasyncio__task(const struct pyasyncio *a, const struct pyproc *p, struct procmem *m,
+int pyasyncio__task(struct pyasyncio *a, const struct pyproc *p, struct procmem *m,
 		    struct pysym *sym, uint64_t task, char *name, size_t namesz, char *coro,
 		    size_t corosz);
-
-/* pyasyncio__task_ptrs - the task's name and coroutine pointers.  0 or -EFAULT. */
-int pyasyncio__task_ptrs(const struct pyasyncio *a, struct procmem *m, uint64_t task,
-			 uint64_t *name_ptr, uint64_t *coro_ptr);
 
 #endif /* HT_PYASYNCIO_H */

@@ -30,12 +30,14 @@ struct tracer *tracer__new(const struct tracer_opts *opts);
 int tracer__add_process(struct tracer *tr, const struct pyproc *p);
 
 /*
- * tracer__set_running_task - from now on, BPF reads the running asyncio task
- * of process @pid's threads at thread-state offset @ts_offset (3.14+; known
- * once the _asyncio module is loaded) into their block and sample events.
- * 0 or -errno (-ENOENT: @pid not added).
+ * tracer__set_asyncio - from now on, BPF copies the running asyncio task of
+ * process @pid's threads (its name object's first bytes and its coroutine's
+ * code object) into their block and sample events, with layout @a (3.14+;
+ * known once the _asyncio module is loaded).  0 or -errno (-ENOENT: @pid
+ * not added).
  */
-int tracer__set_running_task(struct tracer *tr, uint32_t pid, int ts_offset);
+struct pyasyncio;
+int tracer__set_asyncio(struct tracer *tr, uint32_t pid, const struct pyasyncio *a);
 
 /* tracer__attach - attach every program.  0 or -errno. */
 int tracer__attach(struct tracer *tr);
