@@ -18,6 +18,7 @@
 #include "elfsym.h"
 #include "pyasyncio.h"
 #include "pyoffsets.h"
+#include "pystr.h"
 
 /* 3.14.10: asyncio_task_object, asyncio_interpreter_state, asyncio_thread_state */
 static const uint64_t image_314[] = {
@@ -129,6 +130,66 @@ static void test_binary(const char *path, const char *runtime_path, int minor, i
 	elfsym__close(es);
 }
 
+/* str objects as BPF copies them (the first bytes of the object), 3.14 layout */
+static void test_str_image(void)
+{
+	struct py_offsets off = { .minor = 14, .uni_length = 16, .uni_state = 32,
+				  .uni_ascii_data = 40, .uni_compact_data = 56 };
+	uint8_t img[192];
+	char out[256];
+	int64_t len;
+	uint32_t state;
+	uint16_t *u;
+	int err;
+
+	/* compact ASCII "slow-handler" */
+	memset(img, 0, sizeof(img));
+	len = 12;
+	state = 1u << 2 | 1u << 5 | 1u << 6;
+	memcpy(img + 16, &len, 8);
+	memcpy(img + 32, &state, 4);
+	memcpy(img + 40, "slow-handler", 12);
+	err = pystr__from_image(img, sizeof(img), &off, out, sizeof(out));
+	CHECK(!err && !strcmp(out, "slow-handler"), "ascii: %d '%s'", err, out);
+	/* longer than the copy: cut at what was copied, with "..." */
+	len = 5000;
+	memcpy(img + 16, &len, 8);
+	memset(img + 40, 'x', sizeof(img) - 40);
+	err = pystr__from_image(img, sizeof(img), &off, out, sizeof(out));
+	CHECK(!err && strlen(out) == sizeof(img) - 40 + 3 && !strcmp(out + strlen(out) - 3, "..."),
+	      "cut: %d %zu", err, strlen(out));
+	/* compact UCS-2 with a lone surrogate: U+FFFD, valid UTF-8 */
+	memset(img, 0, sizeof(img));
+	len = 3;
+	state = 2u << 2 | 1u << 5;
+	memcpy(img + 16, &len, 8);
+	memcpy(img + 32, &state, 4);
+	u = (uint16_t *)(img + 56);
+	u[0] = 'a';
+	u[1] = 0xdcff;
+	u[2] = 0x263a;
+	err = pystr__from_image(img, sizeof(img), &off, out, sizeof(out));
+	CHECK(!err && !strcmp(out, "a\xef\xbf\xbd\xe2\x98\xba"), "ucs2: %d '%s'", err, out);
+	/* not compact (characters elsewhere), bad kind, header past the copy, negative length */
+	state = 1u << 2;
+	memcpy(img + 32, &state, 4);
+	CHECK(pystr__from_image(img, sizeof(img), &off, out, sizeof(out)) == -EINVAL, "legacy");
+	state = 3u << 2 | 1u << 5;
+	memcpy(img + 32, &state, 4);
+	CHECK(pystr__from_image(img, sizeof(img), &off, out, sizeof(out)) == -EINVAL, "kind 3");
+	CHECK(pystr__from_image(img, 30, &off, out, sizeof(out)) == -EINVAL, "short header");
+	state = 1u << 2 | 1u << 5 | 1u << 6;
+	memcpy(img + 32, &state, 4);
+	len = -1;
+	memcpy(img + 16, &len, 8);
+	CHECK(pystr__from_image(img, sizeof(img), &off, out, sizeof(out)) == -EINVAL, "length -1");
+	/* a copy that ends inside the header of the data: nothing past it is read */
+	len = 4;
+	memcpy(img + 16, &len, 8);
+	err = pystr__from_image(img, 40, &off, out, sizeof(out));
+	CHECK(!err && !strcmp(out, "..."), "no data copied: %d '%s'", err, out);
+}
+
 int main(void)
 {
 	const char *cache = getenv("HANGTRACE_PYCACHE"), *home = getenv("HOME");
@@ -136,6 +197,7 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_image();
+	test_str_image();
 	if (cache && *cache)
 		snprintf(root, sizeof(root), "%s/root/usr", cache);
 	else
