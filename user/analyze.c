@@ -753,6 +753,7 @@ void analyze__announce_stall(struct analyze *a, uint32_t tid, double secs, FILE 
 {
 	struct ht_task_info ti = { .tid = tid };
 	struct rblocker b = { .fd = -1 };
+	const struct atask *task;
 	struct ht_pystack st;
 	struct ht_thread t;
 	uint64_t ts;
@@ -776,6 +777,11 @@ void analyze__announce_stall(struct analyze *a, uint32_t tid, double secs, FILE 
 		fputs("running", f);
 	else
 		fprintf(f, "%s%s%s%s", reason_name(b.reason), sc ? " (" : "", sc ? sc : "", sc ? ")" : "");
+	task = analyze__task(a, analyze__task_of_thread(a, ts));
+	if (task && task->name) {
+		fputs("; task ", f);
+		report__put_quoted(f, task->name);
+	}
 	fputc('\n', f);
 	for (i = 0; i < b.stack.depth && i < 10; i++) {
 		fputs("hangtrace:     ", f);

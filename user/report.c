@@ -107,8 +107,7 @@ static double secs(uint64_t ns)
 	return ns / 1e9;
 }
 
-/* @s between double quotes, with '"' and '\\' escaped too: a name can hold anything. */
-static void put_quoted(FILE *f, const char *s)
+void report__put_quoted(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; s && *s; s++) {
@@ -144,7 +143,7 @@ static void print_stalls(FILE *f, const struct report *r, uint32_t tid)
 		fprintf(f, "    stall at +%.3f s, %.3f s", secs(st->start_ns), secs(st->dur_ns));
 		if (st->task_name) {
 			fputs(": task ", f);
-			put_quoted(f, st->task_name);
+			report__put_quoted(f, st->task_name);
 			if (st->coro) {
 				fputs(" running ", f);
 				report__put_clean(f, st->coro);

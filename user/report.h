@@ -126,6 +126,8 @@ const char *blocker_kind(const struct rblocker *b);
 void report__free(struct report *r);
 /* report__put_clean - @s with control characters (terminal escapes) shown as \xNN. */
 void report__put_clean(FILE *f, const char *s);
+/* report__put_quoted - @s between double quotes, '"' and '\\' escaped too: a name can hold anything. */
+void report__put_quoted(FILE *f, const char *s);
 void blocker_free(struct rblocker *b);
 
 int report__write_text(const struct report *r, FILE *f);

@@ -300,7 +300,9 @@ def test_live_stall_alert(procs):
     frames = [where] + [tr.err.q.get(timeout=5) for _ in range(1)]
     assert any("long_sleep (%s:%d)" % (LOOPS, marker_line(LOOPS, "long_sleep")) in f
                for f in frames), frames
-    t.wait_done()
+    done = t.wait_done()
+    if py.version >= (3, 14):  # the task it is stuck in, named while it is stuck
+        assert line.rstrip().endswith('; task "%s"' % done["main_task"]), line
     report = tr.stop()
     st = longest_stall(report, t.pid)
     assert st["duration_s"] >= 2.0
