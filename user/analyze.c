@@ -99,7 +99,7 @@ void analyze__tick(struct analyze *a)
 
 	if (a->aio_state)
 		return;
-	err = pyasyncio__find(a->p, a->mem, &a->aio);
+	err = pyasyncio__find(a->p, a->mem, !a->aio_scans++, &a->aio);
 	if (err == -ENOENT)
 		return;		/* asyncio not imported (yet) */
 	if (!err)

@@ -39,6 +39,7 @@ struct analyze {
 	struct timeline tl;		/* blocks, stalls and loop samples, for stall blame */
 	/* asyncio tasks (3.14+): the layout, once found, and the tasks named so far */
 	int aio_state;			/* 0: not found yet, 1: found, -1: never (version, error) */
+	unsigned int aio_scans;		/* looks so far (the runtime file is looked at once) */
 	struct pyasyncio aio;
 	struct atask *tasks;		/* an event's task number n is tasks[n - 1] */
 	size_t nr_tasks, cap_tasks;

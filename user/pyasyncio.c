@@ -194,7 +194,8 @@ out:
 	return err;
 }
 
-int pyasyncio__find(const struct pyproc *p, struct procmem *m, struct pyasyncio *out)
+int pyasyncio__find(const struct pyproc *p, struct procmem *m, bool runtime_file,
+		    struct pyasyncio *out)
 {
 	struct pyasyncio a = {};
 	struct procmaps *maps;
@@ -207,7 +208,7 @@ int pyasyncio__find(const struct pyproc *p, struct procmem *m, struct pyasyncio 
 	if (!maps)
 		return -ENOENT;
 	/* the interpreter's own file first (a built-in _asyncio), then an _asyncio module */
-	for (i = 0; i < maps->nr && err == -ENOENT; i++) {
+	for (i = 0; runtime_file && i < maps->nr && err == -ENOENT; i++) {
 		const struct procmaps_entry *e = &maps->entries[i];
 
 		if (procmaps__is_file(e) && e->offset == 0 && !strcmp(e->path, p->python_file))

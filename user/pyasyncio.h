@@ -11,6 +11,7 @@
 #define HT_PYASYNCIO_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,10 +42,12 @@ int pyasyncio__parse(const void *buf, size_t len, int minor, struct pyasyncio *o
 
 /*
  * pyasyncio__find - the asyncio layout of process @p: _AsyncioDebug in the
- * interpreter's own file, else in a mapped _asyncio module.  0, -ENOTSUP
- * (before 3.14), -ENOENT (asyncio not loaded: try again later) or -EINVAL.
+ * interpreter's own file (when @runtime_file: it does not change, so once is
+ * enough), else in a mapped _asyncio module.  0, -ENOTSUP (before 3.14),
+ * -ENOENT (asyncio not loaded: try again later) or -EINVAL.
  */
-int pyasyncio__find(const struct pyproc *p, struct procmem *m, struct pyasyncio *out);
+int pyasyncio__find(const struct pyproc *p, struct procmem *m, bool runtime_file,
+		    struct pyasyncio *out);
 
 /*
  * pyasyncio__name_from_raw - the name of a task from the first @len bytes of
