@@ -303,6 +303,37 @@ __noinline __u64 walk_tstate(const struct ht_py_proc *proc, __u64 ts, struct ht_
 	return id;
 }
 
+/*
+ * The asyncio task running on the current thread (thread state @ts of
+ * @proc's process), into @tc: only for processes whose asyncio layout is
+ * known (3.14+), and only on the paths that already walked the stack.
+ */
+static __noinline void capture_task(const struct ht_py_proc *proc, __u64 ts,
+				    struct ht_task_cap *tc)
+{
+	__u64 task = 0, coro = 0, code = 0, name = 0;
+
+	if (!tc)
+		return;
+	tc->task = 0;
+	tc->coro_code = 0;
+	tc->name_len = 0;
+	if (!proc || !ts || proc->ts_running_task <= 0 ||
+	    bpf_probe_read_user(&task, sizeof(task), (void *)(ts + proc->ts_running_task)) || !task)
+		return;
+	tc->task = task;
+	if (!bpf_probe_read_user(&coro, sizeof(coro), (void *)(task + proc->task_coro)) && coro &&
+	    !bpf_probe_read_user(&code, sizeof(code), (void *)(coro + proc->coro_code)))
+		tc->coro_code = code;
+	if (bpf_probe_read_user(&name, sizeof(name), (void *)(task + proc->task_name)) || !name)
+		return;
+	/* an object near the end of a mapping: the header (and a short name) at least */
+	if (!bpf_probe_read_user(tc->name, sizeof(tc->name), (void *)name))
+		tc->name_len = sizeof(tc->name);
+	else if (!bpf_probe_read_user(tc->name, 64, (void *)name))
+		tc->name_len = 64;
+}
+
 /* The kernel stack of sleeping @task, stored; returns its id or 0. */
 static __noinline __u64 save_task_kstack(struct task_struct *task)
 {
@@ -337,7 +368,8 @@ static __noinline __u64 save_task_kstack(struct task_struct *task)
 
 /* Add one long block (or several merged in one syscall) to the aggregation
  * and announce it on the ring buffer. */
-static __noinline void record_block(struct ht_agg_key *key, const struct ht_pending *pd)
+static __noinline void record_block(struct ht_agg_key *key, const struct ht_pending *pd,
+				    const struct ht_py_proc *proc, __u64 ts)
 {
 	struct ht_agg_val *v, zero = {};
 	struct ht_event *e;
@@ -385,6 +417,7 @@ static __noinline void record_block(struct ht_agg_key *key, const struct ht_pend
 	e->wk_tstate = pd->wk_tstate;
 	e->wk_flags = pd->wk_flags;
 	e->wk_tid = pd->wk_tid;
+	capture_task(proc, ts, &e->task);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -453,7 +486,7 @@ static __noinline void end_block(struct ht_thread *t, __u64 now, __u64 delta)
 	one.wk_pid = t->wk_pid;
 	one.wk_flags = t->wk_flags;
 	__builtin_memcpy(one.wk_comm, t->wk_comm, sizeof(one.wk_comm));
-	record_block(&key, &one);
+	record_block(&key, &one, NULL, 0);
 clear:
 	t->wk_tid = 0;
 	t->wk_pid = 0;
@@ -781,7 +814,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	key.wk_stack = pd->wk_stack;
 	key.reason = pd->reason;
 	key.syscall = pd->syscall;
-	record_block(&key, pd);
+	record_block(&key, pd, proc, proc ? t->tstate : 0);
 	__builtin_memset(pd, 0, sizeof(*pd));
 	return 0;
 }
@@ -829,6 +862,7 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 	e->key.tid = tid;
 	e->key.stack = key.stack;
 	e->fd = -1;
+	capture_task(proc, t->tstate, &e->task);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

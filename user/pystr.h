@@ -29,6 +29,14 @@ int pystr__read(struct procmem *m, const struct py_offsets *off, uint64_t addr, 
 		size_t outsz);
 
 /*
+ * pystr__from_image - the same, from @len bytes copied from the start of a
+ * str object (a compact one: its characters follow its header).  Characters
+ * past the copy are cut as above.  0 or -EINVAL (not a sane compact str).
+ */
+int pystr__from_image(const void *img, size_t len, const struct py_offsets *off, char *out,
+		      size_t outsz);
+
+/*
  * pybytes__read - read up to @max bytes of the bytes object at @addr into a
  * malloc'ed buffer (*@out, *@len).  0, -EFAULT or -EINVAL (absurd size).
  */

@@ -76,8 +76,10 @@ void report__free(struct report *r)
 	for (i = 0; i < r->nr_samples; i++)
 		stack_free(&r->samples[i].stack);
 	free(r->samples);
-	for (i = 0; i < r->nr_stalls; i++)
+	for (i = 0; i < r->nr_stalls; i++) {
 		free(r->stalls[i].coro);
+		free(r->stalls[i].task_name);
+	}
 	free(r->stalls);
 	free(r->threads);
 	free(r->exe);
@@ -181,6 +183,60 @@ void report__put_clean(FILE *f, const char *s)
 static double secs(uint64_t ns)
 {
 	return ns / 1e9;
+}
+
+void report__put_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+#define TEXT_MAX_STALLS 10	/* per thread, in time order */
+
+/* The stalls of loop thread @tid, one line each: when, how long, which task. */
+static void print_stalls(FILE *f, const struct report *r, uint32_t tid)
+{
+	unsigned int shown = 0, rest = 0;
+	size_t i;
+
+	for (i = 0; i < r->nr_stalls; i++) {
+		const struct rstall *st = &r->stalls[i];
+
+		if (st->tid != tid)
+			continue;
+		if (shown++ >= TEXT_MAX_STALLS) {
+			rest++;
+			continue;
+		}
+		fprintf(f, "    stall at +%.3f s, %.3f s", secs(st->start_ns), secs(st->dur_ns));
+		if (st->task_name) {
+			fputs(": task ", f);
+			report__put_quoted(f, st->task_name);
+			if (st->coro) {
+				fputs(" running ", f);
+				report__put_clean(f, st->coro);
+			}
+		} else if (st->coro) {
+			fputs(": in ", f);
+			report__put_clean(f, st->coro);
+		}
+		if (st->in_progress)
+			fputs(" (still stalled at the end)", f);
+		fputc('\n', f);
+	}
+	if (rest)
+		fprintf(f, "    ... and %u more stall%s (--format json lists every one)\n", rest,
+			rest == 1 ? "" : "s");
 }
 
 static void print_stack(FILE *f, const struct rstack *s, const char *indent)
@@ -377,6 +433,7 @@ static void write_text_process(const struct report *r, FILE *f)
 					r->duration_ns ? 100.0 * t->stall_ns / r->duration_ns : 0,
 					secs(r->duration_ns));
 			fprintf(f, "; idle (waiting for events) %.3f s\n", secs(t->idle_ns));
+			print_stalls(f, r, t->tid);
 			/* what the stalls were spent on first */
 			for (j = 0; j < r->nr_blockers; j++)
 				if (r->blockers[j].tid == t->tid && r->blockers[j].stall_ns)

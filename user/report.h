@@ -54,6 +54,7 @@ struct rblocker {
 	struct ht_agg_key key;		/* to match timeline events; zero for open blocks */
 	uint64_t stall_ns;		/* time of this blocker inside event-loop stalls */
 	uint32_t stall_count;		/* stalls it was blamed for */
+	uint64_t task;			/* still blocked: the asyncio task it runs (analyze__task), 0 none */
 	const char *hint;
 };
 
@@ -64,6 +65,7 @@ struct rstall {
 	int blocker;			/* index into blockers, -1: none found */
 	bool in_progress;		/* still stalled when the window closed */
 	char *coro;			/* coroutine/callback that was running, NULL if unknown */
+	char *task_name;		/* name of the asyncio task that was running (3.14+), NULL if unknown */
 };
 
 /* On-CPU samples of one thread at one Python stack (every traced thread). */
@@ -144,6 +146,8 @@ const char *blocker_kind(const struct rblocker *b);
 void report__free(struct report *r);
 /* report__put_clean - @s with control characters (terminal escapes) and invalid UTF-8 shown as \xNN. */
 void report__put_clean(FILE *f, const char *s);
+/* report__put_quoted - @s between double quotes, '"' and '\\' escaped too: a name can hold anything. */
+void report__put_quoted(FILE *f, const char *s);
 void blocker_free(struct rblocker *b);
 
 /*

@@ -155,10 +155,11 @@ static void add_process_parts(json_object *root, const struct report *r)
 		json_object_object_add(so, "duration_s", json__secs(st->dur_ns));
 		json_object_object_add(so, "blocker", st->blocker >= 0 ?
 							     json_object_new_int(st->blocker) : NULL);
-		if (st->coro) {
+		if (st->coro || st->task_name) {
 			task = json_object_new_object();
-			json_object_object_add(task, "name", NULL);
-			json_object_object_add(task, "coro", json__str(st->coro));
+			json_object_object_add(task, "name",
+					       st->task_name ? json__str(st->task_name) : NULL);
+			json_object_object_add(task, "coro", st->coro ? json__str(st->coro) : NULL);
 		}
 		json_object_object_add(so, "task", task);
 		json_object_object_add(so, "in_progress", json_object_new_boolean(st->in_progress));

@@ -611,6 +611,7 @@ static bool session_round(struct session *s)
 
 		if (!tp->live)
 			continue;
+		analyze__tick(&tp->an);	/* until asyncio is loaded (3.14+) */
 		if (o->alert_ns) {
 			/* which threads are loops: rescan twice a second */
 			if (s->rounds % 5 == 0) {
@@ -748,6 +749,8 @@ int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct rep
 			goto cleanup;
 		}
 	}
+	/* asyncio's task layout (3.14+), if the module is loaded already */
+	analyze__tick(&root->an);
 
 	/* Attach and trace */
 	err = tracer__attach(s.tr);

@@ -16,6 +16,7 @@
 #include "hangtrace.h"
 #include "hangtrace.skel.h"
 #include "log.h"
+#include "pyasyncio.h"
 #include "pyproc.h"
 #include "taskiter.h"
 #include "tracer.h"
@@ -155,6 +156,25 @@ int tracer__py_proc(const struct pyproc *p, struct ht_py_proc *out)
 	    (out->owner_skip_min && out->frame_owner < 0))
 		return -EINVAL;
 	return 0;
+}
+
+int tracer__set_asyncio(struct tracer *tr, uint32_t pid, const struct pyasyncio *a)
+{
+	int i;
+
+	for (i = 0; i < tr->nr_procs; i++) {
+		if (tr->pids[i] != pid)
+			continue;
+		tr->procs[i].task_name = a->task_name;
+		tr->procs[i].task_coro = a->task_coro;
+		tr->procs[i].coro_code = a->coro_code;
+		tr->procs[i].ts_running_task = a->ts_running_task;
+		if (bpf_map__update_elem(tr->skel->maps.py_procs, &pid, sizeof(pid), &tr->procs[i],
+					 sizeof(tr->procs[i]), BPF_EXIST))
+			return -errno;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 /*

@@ -60,6 +60,16 @@ int tracer__follow(struct tracer *tr, uint32_t pid);
  */
 int tracer__remove_process(struct tracer *tr, uint32_t pid);
 
+/*
+ * tracer__set_asyncio - from now on, BPF copies the running asyncio task of
+ * process @pid's threads (its name object's first bytes and its coroutine's
+ * code object) into their block and sample events, with layout @a (3.14+;
+ * known once the _asyncio module is loaded).  0 or -errno (-ENOENT: @pid
+ * not added).
+ */
+struct pyasyncio;
+int tracer__set_asyncio(struct tracer *tr, uint32_t pid, const struct pyasyncio *a);
+
 /* tracer__attach - attach every program.  0 or -errno. */
 int tracer__attach(struct tracer *tr);
 
