@@ -540,6 +540,7 @@ static void put_json_inert(FILE *f, const char *json)
 static int put_data(FILE *f, const struct report *r, int with_summary)
 {
 	json_object *root = NULL, *threads, *stalls;
+	uint64_t span = r->duration_ns, end;
 	struct ftree t;
 	char title[160];
 	size_t i;
@@ -577,6 +578,16 @@ static int put_data(FILE *f, const struct report *r, int with_summary)
 		json_object_object_add(root, "stalls", stalls);
 		json_object_object_add(root, "processes",
 				       json_object_new_int64((int64_t)report__nr_procs(r)));
+		/*
+		 * The timeline's axis: a descendant's window may end a little after
+		 * the root's (its report is built after the root's)
+		 */
+		for (i = 1; i < report__nr_procs(r); i++) {
+			end = window_offset(r, report__proc(r, i)) + report__proc(r, i)->duration_ns;
+			if (end > span)
+				span = end;
+		}
+		json_object_object_add(root, "span", json_object_new_int64((int64_t)span));
 	}
 	put_json_inert(f, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));

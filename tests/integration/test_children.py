@@ -510,3 +510,52 @@ def test_pool_every_profile_format(procs, tmp_path, schema, chromium):
     m = re.match(r"([0-9.]+) s sleep \(\w+\) in thread %d \".*\" of child process %d, "
                  % (worker, worker), mine[0])
     assert m and near(float(m.group(1)), slept), mine[0]
+
+
+def test_uvicorn_workers_html_timeline(procs, tmp_path, chromium):
+    """A stall in one of uvicorn's workers: the html page's timeline has a row for that
+    (process, loop thread), its bar as long as the worker measured the block, blamed on
+    blocking_handler() at its line; the worker's section has its loop line."""
+    pytest.importorskip("uvicorn")
+    t = FamilyTarget([SYS_PY, str(APPS), "workers"])
+    procs.append(t)
+    out = tmp_path / "report.html"
+    tr = Tracer(t.pid, args=["--children", "-v", "-o", str(out)], fmt="html")
+    procs.append(tr)
+    t.trigger()
+    workers = []
+    for _ in range(2):
+        line = t.err.wait_for("INFO:     Started server process [", 60)
+        workers.append(int(line.split("[")[1].split("]")[0]))
+    for w in workers:
+        wait_traced(tr, w, "found")
+    with urllib.request.urlopen("http://127.0.0.1:%d/block" % t.ready["port"], timeout=30) as r:
+        answer = json.loads(r.read())
+    assert answer["pid"] in workers
+    time.sleep(0.3)
+    assert tr.stop() == ""
+    w, blocked = answer["pid"], answer["blocked"]
+
+    page = chromium.open(out.as_uri())
+    no_markup_from_target(page)
+    loop = page.eval("document.querySelector('#ht-process-%d .ht-loop[data-pid=\"%d\"]"
+                     "[data-tid=\"%d\"]').textContent" % (w, w, w))
+    assert re.search(r"event loop: [1-9]\d* stalls? >= ", loop), loop
+    bars = page.eval("""Array.from(document.querySelectorAll('#ht-timeline .ht-bar')).map(function (r) {
+        return {pid: +r.getAttribute('data-pid'), tid: +r.getAttribute('data-tid'),
+                dur: +r.getAttribute('data-dur-ns'), y: +r.getAttribute('y'),
+                title: r.querySelector('title').textContent}; })""")
+    mine = [b for b in bars if b["pid"] == w and b["tid"] == w and
+            abs(b["dur"] / 1e9 - blocked) <= max(0.1 * blocked, 0.005)]
+    assert mine, (bars, answer)
+    where = "blocking_handler (%s:%d)" % (APPS, marker_line(APPS, "worker_sleep"))
+    assert "blamed on: sleep" in mine[0]["title"] and " in " + where in mine[0]["title"], mine[0]
+    assert "in thread %d of process %d" % (w, w) in mine[0]["title"], mine[0]
+    # its row is labelled with the worker's pid and tid
+    rows = page.eval("""Array.from(document.querySelectorAll('#ht-timeline text.ht-row')).map(
+        function (t) { return {pid: +t.getAttribute('data-pid'), tid: +t.getAttribute('data-tid'),
+                               text: t.textContent}; })""")
+    assert any(r["pid"] == w and r["tid"] == w and r["text"].startswith("pid %d: " % w)
+               for r in rows), rows
+    # no other process stalled: every bar is the worker's
+    assert all(b["pid"] == w for b in bars), bars

@@ -158,7 +158,7 @@ static void add_child(struct report *r)
 	kid.ppid = 42;
 	kid.cmdline = "kid<b>";
 	kid.start_unix_ns = r->start_unix_ns + 250 * MS;
-	kid.duration_ns = 700 * MS;
+	kid.duration_ns = 800 * MS;	/* built after the root's: ends 50 ms later */
 	kid.threads = &th;
 	kid.nr_threads = 1;
 	kid.blockers = &b;
@@ -201,6 +201,8 @@ static void check_children(void)
 	CHECK(geti(st, "pid") == 43 && geti(st, "tid") == 43, "stall of 43/43");
 	CHECK(geti(st, "start") == 350 * MS, "stall start in the root's window: %lld",
 	      (long long)geti(st, "start"));
+	CHECK(geti(d, "duration") == 1000 * MS && geti(d, "span") == 1050 * MS,
+	      "the timeline spans every window: %lld", (long long)geti(d, "span"));
 	threads = json_object_object_get(d, "threads");
 	CHECK(json_object_array_length(threads) == 2 &&
 	      geti(json_object_array_get_idx(threads, 1), "pid") == 43, "threads of both");

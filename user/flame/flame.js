@@ -335,7 +335,8 @@
 			return;
 		// one row per (process, loop thread); with --children the label names the process
 		var multi = data.processes > 1;
-		var LABEL = multi ? 220 : 170, w = W - 2 * PAD - LABEL, dur = Math.max(data.duration, 1);
+		var LABEL = multi ? 220 : 170, w = W - 2 * PAD - LABEL;
+		var dur = Math.max(data.span || data.duration, 1);
 		var rows = [], names = {};
 		function rowKey(pid, tid) { return pid + '/' + tid; }
 		(data.threads || []).forEach(function (t) { names[rowKey(t.pid, t.tid)] = t.name; });
