@@ -3,8 +3,9 @@
  * Flame graphs: --format svg and --format html.
  *
  * The C side merges the report's stacks (as --what asks) into one tree, root
- * "all", then one node per process, per thread, per frame outermost first,
- * and the reason as the leaf, as the folded format splits them.  The tree is
+ * "all", then one node per process (the target and, with --children, each
+ * traced descendant), per thread, per frame outermost first, and the reason
+ * as the leaf, as the folded format splits them.  The tree is
  * written as JSON inside the file and user/flame/flame.js (embedded at build
  * time, with flame.css) draws it: no network, no file lookups.
  *
@@ -17,6 +18,7 @@
  */
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ enum fnode_type { FN_ALL, FN_PROCESS, FN_THREAD, FN_FRAME, FN_LEAF };
 struct fnode {
 	int type;
 	uint32_t id;			/* pid, tid, or the leaf's kind */
+	const struct report *proc;	/* FN_PROCESS, FN_THREAD: the process's report */
 	const char *function;		/* FN_FRAME: borrowed from the report */
 	const char *file;
 	int line;
@@ -54,7 +57,7 @@ struct fnode {
 };
 
 struct ftree {
-	const struct report *r;
+	const struct report *r;		/* the root */
 	struct fnode *nodes;		/* [0] is "all" */
 	size_t nr, cap;
 	int max_depth;
@@ -66,6 +69,7 @@ struct ftree {
 struct fkey {
 	int type;
 	uint32_t id;
+	const struct report *proc;
 	const char *function, *file;
 	int line;
 };
@@ -82,7 +86,7 @@ static int streq(const char *a, const char *b)
 
 static int key_match(const struct fnode *n, const struct fkey *k)
 {
-	return n->type == k->type && n->id == k->id && n->line == k->line &&
+	return n->type == k->type && n->id == k->id && n->proc == k->proc && n->line == k->line &&
 	       streq(n->function, k->function) && streq(n->file, k->file);
 }
 
@@ -110,6 +114,7 @@ static long ftree_child(struct ftree *t, size_t parent, const struct fkey *k, in
 	memset(n, 0, sizeof(*n));
 	n->type = k->type;
 	n->id = k->id;
+	n->proc = k->proc;
 	n->function = k->function;
 	n->file = k->file;
 	n->line = k->line;
@@ -123,6 +128,7 @@ static long ftree_child(struct ftree *t, size_t parent, const struct fkey *k, in
 }
 
 struct fadd {
+	const struct report *proc;
 	uint32_t pid, tid;
 	const struct rstack *stack;
 	int kind;
@@ -145,6 +151,7 @@ static int ftree_add(struct ftree *t, const struct fadd *a, int create)
 	path[nr++] = 0;
 	k.type = FN_PROCESS;
 	k.id = a->pid;
+	k.proc = a->proc;
 	c = ftree_child(t, path[nr - 1], &k, create);
 	if (c <= 0)
 		return c < 0 ? -ENOMEM : 0;
@@ -157,6 +164,7 @@ static int ftree_add(struct ftree *t, const struct fadd *a, int create)
 	path[nr++] = c;
 	k.type = FN_FRAME;
 	k.id = 0;
+	k.proc = NULL;
 	if (a->stack->truncated) {
 		k.function = "<truncated>";
 		c = ftree_child(t, path[nr - 1], &k, create);
@@ -199,10 +207,53 @@ static void ftree_free(struct ftree *t)
 	json_object_put(t->file_list);
 }
 
-/* The tree of @r, as r->what asks (like report__write_folded).  0 or -ENOMEM. */
-static int ftree_build(struct ftree *t, const struct report *r)
+/* Add process @proc's stacks to @t, as @what asks.  0 or -ENOMEM. */
+static int ftree_add_process(struct ftree *t, const struct report *proc, enum report_what what)
 {
 	struct fadd a;
+	size_t i;
+	int err;
+
+	for (i = 0; what != WHAT_ONCPU && i < proc->nr_blockers; i++) {
+		const struct rblocker *b = &proc->blockers[i];
+
+		if (b->on_cpu)
+			continue;
+		a = (struct fadd){ .proc = proc, .pid = b->pid, .tid = b->tid, .stack = &b->stack,
+				   .kind = b->reason >= 0 && b->reason < HT_R_MAX ? b->reason : HT_R_OTHER,
+				   .ns = b->total_ns, .blocks = b->count,
+				   .stall_ns = b->stall_ns, .stalls = b->stall_count };
+		err = ftree_add(t, &a, 1);
+		if (err)
+			return err;
+	}
+	for (i = 0; what != WHAT_OFFCPU && i < proc->nr_samples; i++) {
+		const struct rsample *s = &proc->samples[i];
+
+		a = (struct fadd){ .proc = proc, .pid = s->pid, .tid = s->tid, .stack = &s->stack,
+				   .kind = HT_R_CPU, .ns = s->ns, .samples = s->count };
+		err = ftree_add(t, &a, 1);
+		if (err)
+			return err;
+	}
+	/* on-CPU work blamed for stalls: mark the sampled path it ran on */
+	for (i = 0; what != WHAT_OFFCPU && i < proc->nr_blockers; i++) {
+		const struct rblocker *b = &proc->blockers[i];
+
+		if (!b->on_cpu || !b->stall_ns)
+			continue;
+		a = (struct fadd){ .proc = proc, .pid = b->pid, .tid = b->tid, .stack = &b->stack,
+				   .kind = HT_R_CPU, .stall_ns = b->stall_ns, .stalls = b->stall_count };
+		err = ftree_add(t, &a, 0);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* The tree of @r and its children, as r->what asks (like report__write_folded).  0 or -ENOMEM. */
+static int ftree_build(struct ftree *t, const struct report *r)
+{
 	size_t i;
 	int err;
 
@@ -218,37 +269,8 @@ static int ftree_build(struct ftree *t, const struct report *r)
 	t->nodes[0].type = FN_ALL;
 	t->nodes[0].line = -1;
 
-	for (i = 0; r->what != WHAT_ONCPU && i < r->nr_blockers; i++) {
-		const struct rblocker *b = &r->blockers[i];
-
-		if (b->on_cpu)
-			continue;
-		a = (struct fadd){ .pid = b->pid, .tid = b->tid, .stack = &b->stack,
-				   .kind = b->reason >= 0 && b->reason < HT_R_MAX ? b->reason : HT_R_OTHER,
-				   .ns = b->total_ns, .blocks = b->count,
-				   .stall_ns = b->stall_ns, .stalls = b->stall_count };
-		err = ftree_add(t, &a, 1);
-		if (err)
-			return err;
-	}
-	for (i = 0; r->what != WHAT_OFFCPU && i < r->nr_samples; i++) {
-		const struct rsample *s = &r->samples[i];
-
-		a = (struct fadd){ .pid = s->pid, .tid = s->tid, .stack = &s->stack,
-				   .kind = HT_R_CPU, .ns = s->ns, .samples = s->count };
-		err = ftree_add(t, &a, 1);
-		if (err)
-			return err;
-	}
-	/* on-CPU work blamed for stalls: mark the sampled path it ran on */
-	for (i = 0; r->what != WHAT_OFFCPU && i < r->nr_blockers; i++) {
-		const struct rblocker *b = &r->blockers[i];
-
-		if (!b->on_cpu || !b->stall_ns)
-			continue;
-		a = (struct fadd){ .pid = b->pid, .tid = b->tid, .stack = &b->stack,
-				   .kind = HT_R_CPU, .stall_ns = b->stall_ns, .stalls = b->stall_count };
-		err = ftree_add(t, &a, 0);
+	for (i = 0; i < report__nr_procs(r); i++) {
+		err = ftree_add_process(t, report__proc(r, i), r->what);
 		if (err)
 			return err;
 	}
@@ -327,7 +349,7 @@ static json_object *jnode(struct ftree *t, size_t idx)
 		break;
 	case FN_THREAD: {
 		/* "NAME-TID", the name from the target */
-		const char *name = thread_name_of(t->r, n->id);
+		const char *name = thread_name_of(n->proc, n->id);
 		char *s = NULL;
 
 		if (asprintf(&s, "%s-%u", name, n->id) < 0)
@@ -399,18 +421,33 @@ static json_object *jframe(const struct rframe *fr)
 	return o;
 }
 
-/* The stalls, each with what it was blamed on, for the HTML timeline. */
-static json_object *jstalls(const struct report *r)
+/*
+ * Where process @proc's window starts in the root's (a descendant is traced
+ * from when it was found), in ns.
+ */
+static uint64_t window_offset(const struct report *root, const struct report *proc)
 {
-	json_object *arr = json_object_new_array(), *o, *bo;
+	return proc->start_unix_ns > root->start_unix_ns ?
+	       proc->start_unix_ns - root->start_unix_ns : 0;
+}
+
+/*
+ * The stalls of process @r, each with what it was blamed on, for the HTML
+ * timeline: added to @arr, their start in the window of @root.
+ */
+static void jstalls(json_object *arr, const struct report *root, const struct report *r)
+{
+	uint64_t off = window_offset(root, r);
+	json_object *o, *bo;
 	size_t i;
 
 	for (i = 0; i < r->nr_stalls; i++) {
 		const struct rstall *st = &r->stalls[i];
 
 		o = json_object_new_object();
+		json_object_object_add(o, "pid", json_object_new_int64(r->pid));
 		json_object_object_add(o, "tid", json_object_new_int64(st->tid));
-		json_object_object_add(o, "start", json_object_new_int64(st->start_ns));
+		json_object_object_add(o, "start", json_object_new_int64(st->start_ns + off));
 		json_object_object_add(o, "dur", json_object_new_int64(st->dur_ns));
 		json_object_object_add(o, "in_progress", json_object_new_boolean(st->in_progress));
 		json_object_object_add(o, "coro", json__str(st->coro));
@@ -430,23 +467,23 @@ static json_object *jstalls(const struct report *r)
 		json_object_object_add(o, "blocker", bo);
 		json_object_array_add(arr, o);
 	}
-	return arr;
 }
 
-static json_object *jthreads(const struct report *r)
+/* The threads of process @r, added to @arr. */
+static void jthreads(json_object *arr, const struct report *r)
 {
-	json_object *arr = json_object_new_array(), *o;
+	json_object *o;
 	size_t i;
 
 	for (i = 0; i < r->nr_threads; i++) {
 		o = json_object_new_object();
+		json_object_object_add(o, "pid", json_object_new_int64(r->pid));
 		json_object_object_add(o, "tid", json_object_new_int64(r->threads[i].tid));
 		json_object_object_add(o, "name", json__str(r->threads[i].name));
 		json_object_object_add(o, "event_loop",
 				       json_object_new_boolean(r->threads[i].event_loop));
 		json_object_array_add(arr, o);
 	}
-	return arr;
 }
 
 static const char *what_name(enum report_what w)
@@ -502,9 +539,11 @@ static void put_json_inert(FILE *f, const char *json)
 /* The data the page's script draws, as inert JSON.  0 or -1 (errno set). */
 static int put_data(FILE *f, const struct report *r, int with_summary)
 {
-	json_object *root = NULL;
+	json_object *root = NULL, *threads, *stalls;
+	uint64_t span = r->duration_ns, end;
 	struct ftree t;
 	char title[160];
+	size_t i;
 	int err;
 
 	err = ftree_build(&t, r);
@@ -513,9 +552,9 @@ static int put_data(FILE *f, const struct report *r, int with_summary)
 		errno = -err;
 		return -1;
 	}
-	snprintf(title, sizeof(title), "%s, process %u",
+	snprintf(title, sizeof(title), "%s, process %u%s",
 		 r->what == WHAT_ONCPU ? "on-CPU" : r->what == WHAT_ALL ? "on- and off-CPU" :
-		 "off-CPU", r->pid);
+		 "off-CPU", r->pid, r->nr_children ? " and its child processes" : "");
 	root = json_object_new_object();
 	json_object_object_add(root, "tool", json__str("hangtrace"));
 	json_object_object_add(root, "title", json__str(title));
@@ -529,8 +568,26 @@ static int put_data(FILE *f, const struct report *r, int with_summary)
 	if (with_summary) {
 		json_object_object_add(root, "stall_threshold",
 				       json_object_new_int64(r->stall_threshold_ns));
-		json_object_object_add(root, "threads", jthreads(r));
-		json_object_object_add(root, "stalls", jstalls(r));
+		threads = json_object_new_array();
+		stalls = json_object_new_array();
+		for (i = 0; i < report__nr_procs(r); i++) {
+			jthreads(threads, report__proc(r, i));
+			jstalls(stalls, r, report__proc(r, i));
+		}
+		json_object_object_add(root, "threads", threads);
+		json_object_object_add(root, "stalls", stalls);
+		json_object_object_add(root, "processes",
+				       json_object_new_int64((int64_t)report__nr_procs(r)));
+		/*
+		 * The timeline's axis: a descendant's window may end a little after
+		 * the root's (its report is built after the root's)
+		 */
+		for (i = 1; i < report__nr_procs(r); i++) {
+			end = window_offset(r, report__proc(r, i)) + report__proc(r, i)->duration_ns;
+			if (end > span)
+				span = end;
+		}
+		json_object_object_add(root, "span", json_object_new_int64((int64_t)span));
 	}
 	put_json_inert(f, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -643,18 +700,21 @@ static void html_stack(FILE *f, const struct rstack *s, int max)
 	fputs("</ul>\n", f);
 }
 
-static void html_blocker(FILE *f, const struct report *r, const struct rblocker *b)
+/* One of the top blockers, of process @proc; @multi: more than one process, say which. */
+static void html_blocker(FILE *f, const struct report *proc, const struct rblocker *b, bool multi)
 {
 	const char *sc = syscall_name(b->syscall);
 
-	fprintf(f, "<li class=\"ht-blocker\" data-kind=\"%s\"><b>%.3f s</b> %s",
-		b->on_cpu ? "on-cpu" : reason_name(b->reason), secs(b->total_ns),
+	fprintf(f, "<li class=\"ht-blocker\" data-kind=\"%s\" data-pid=\"%u\"><b>%.3f s</b> %s",
+		b->on_cpu ? "on-cpu" : reason_name(b->reason), proc->pid, secs(b->total_ns),
 		b->on_cpu ? "on-CPU" : reason_name(b->reason));
 	if (sc)
 		fprintf(f, " (%s)", sc);
 	fprintf(f, " in thread %u \"", b->tid);
-	put_html(f, thread_name_of(r, b->tid));
+	put_html(f, thread_name_of(proc, b->tid));
 	fputc('"', f);
+	if (multi)
+		fprintf(f, " of %sprocess %u", proc->ppid ? "child " : "", proc->pid);
 	if (b->fd_desc) {
 		fputs(", ", f);
 		if (b->fd >= 0)
@@ -697,11 +757,16 @@ static void html_blocker(FILE *f, const struct report *r, const struct rblocker 
 	fputs("</li>\n", f);
 }
 
-static int cmp_blame(const void *x, const void *y, void *ctx)
+/* A blocker of one of the processes, for the top list. */
+struct blame {
+	const struct report *proc;
+	const struct rblocker *b;
+};
+
+static int cmp_blame(const void *x, const void *y)
 {
-	const struct report *r = ctx;
-	const struct rblocker *a = &r->blockers[*(const size_t *)x];
-	const struct rblocker *b = &r->blockers[*(const size_t *)y];
+	const struct rblocker *a = ((const struct blame *)x)->b;
+	const struct rblocker *b = ((const struct blame *)y)->b;
 
 	/* blamed for stalls first, by stall time; then by total time */
 	if (a->stall_ns != b->stall_ns)
@@ -711,41 +776,62 @@ static int cmp_blame(const void *x, const void *y, void *ctx)
 	return 0;
 }
 
-/* The text report's summary, as HTML. */
-static int html_summary(FILE *f, const struct report *r)
+/*
+ * Process @p's part of the summary, as in the text report: who it is, its
+ * window, lost data, its threads and event-loop lines.  The target's is the
+ * page's header; each descendant's is a section of its own.
+ */
+static void html_process(FILE *f, const struct report *p)
 {
-	uint64_t lost = r->stats.ringbuf_full + r->stats.agg_full + r->stats.stacks_full +
-			r->stats.threads_full;
-	size_t i, *order, n = 0;
+	uint64_t lost = p->stats.ringbuf_full + p->stats.agg_full + p->stats.stacks_full +
+			p->stats.threads_full;
+	bool child = p->ppid != 0;
+	size_t i;
 	int k, shown;
 
-	fprintf(f, "<header><h1>hangtrace: process %u</h1>\n<p class=\"ht-cmdline\"><code>", r->pid);
-	put_html(f, r->cmdline ? r->cmdline : "");
+	if (child)
+		fprintf(f, "<section class=\"ht-process\" id=\"ht-process-%u\" data-pid=\"%u\">\n"
+			   "<h2>hangtrace: child process %u of %u</h2>\n", p->pid, p->pid, p->pid,
+			p->ppid);
+	else
+		fprintf(f, "<header class=\"ht-process\" data-pid=\"%u\"><h1>hangtrace: process %u</h1>\n",
+			p->pid, p->pid);
+	fputs("<p class=\"ht-cmdline\"><code>", f);
+	put_html(f, p->cmdline ? p->cmdline : "");
 	fputs("</code></p>\n<p>exe <code>", f);
-	put_html(f, r->exe ? r->exe : "?");
+	put_html(f, p->exe ? p->exe : "?");
 	fputs("</code>, Python ", f);
-	put_html(f, r->python ? r->python : "?");
-	fprintf(f, ", %zu thread%s, traced <b id=\"ht-duration\">%.2f s</b>, blocks &gt;= %.3g ms recorded",
-		r->nr_threads, r->nr_threads == 1 ? "" : "s", secs(r->duration_ns),
-		r->min_block_ns / 1e6);
-	if (r->target_exited)
+	put_html(f, p->python ? p->python : "?");
+	fprintf(f, ", %zu thread%s, traced <b %s=\"ht-duration\">%.2f s</b>, blocks &gt;= %.3g ms "
+		   "recorded", p->nr_threads, p->nr_threads == 1 ? "" : "s", child ? "class" : "id",
+		secs(p->duration_ns), p->min_block_ns / 1e6);
+	if (p->target_exited)
 		fputs("; the process exited during tracing: this is what was collected until then", f);
+	if (p->focus) {
+		fputs("; --focus <code>", f);
+		put_html(f, p->focus);
+		fputs("</code>: only stacks with a matching function or file are shown", f);
+	}
 	if (lost)
 		fprintf(f, "</p>\n<p class=\"ht-warn\">WARNING: data was lost: %llu events, %llu "
 			   "aggregates, %llu stacks, %llu threads did not fit",
-			(unsigned long long)r->stats.ringbuf_full, (unsigned long long)r->stats.agg_full,
-			(unsigned long long)r->stats.stacks_full,
-			(unsigned long long)r->stats.threads_full);
+			(unsigned long long)p->stats.ringbuf_full, (unsigned long long)p->stats.agg_full,
+			(unsigned long long)p->stats.stacks_full,
+			(unsigned long long)p->stats.threads_full);
 	else
 		fputs("; lost: nothing", f);
-	fputs("</p></header>\n", f);
+	fputs("</p>\n", f);
+	if (child)
+		fputs("<h3>Threads</h3>\n<table class=\"ht-threads\">\n", f);
+	else
+		fputs("</header>\n<section id=\"ht-threads\"><h2>Threads</h2>\n"
+		      "<table class=\"ht-threads\">\n", f);
+	fputs("<tr><th>thread</th><th>name</th><th>on-CPU</th><th>off-CPU</th>"
+	      "<th>off-CPU by reason</th></tr>\n", f);
+	for (i = 0; i < p->nr_threads; i++) {
+		const struct rthread *t = &p->threads[i];
 
-	fputs("<section id=\"ht-threads\"><h2>Threads</h2>\n<table>\n<tr><th>thread</th><th>name</th>"
-	      "<th>on-CPU</th><th>off-CPU</th><th>off-CPU by reason</th></tr>\n", f);
-	for (i = 0; i < r->nr_threads; i++) {
-		const struct rthread *t = &r->threads[i];
-
-		fprintf(f, "<tr><td>%u%s%s</td><td>", t->tid, t->tid == r->pid ? " (main)" : "",
+		fprintf(f, "<tr><td>%u%s%s</td><td>", t->tid, t->tid == p->pid ? " (main)" : "",
 			t->exited ? " (exited)" : "");
 		put_html(f, t->name);
 		fprintf(f, "</td><td>%.3f s</td><td>%.3f s</td><td>", secs(t->on_ns), secs(t->off_ns));
@@ -759,41 +845,84 @@ static int html_summary(FILE *f, const struct report *r)
 		fputs("</td></tr>\n", f);
 	}
 	fputs("</table>\n", f);
-	for (i = 0; i < r->nr_threads; i++) {
-		const struct rthread *t = &r->threads[i];
+	for (i = 0; i < p->nr_threads; i++) {
+		const struct rthread *t = &p->threads[i];
 
 		if (!t->event_loop)
 			continue;
-		fprintf(f, "<p class=\"ht-loop\" data-tid=\"%u\">Thread %u \"", t->tid, t->tid);
+		fprintf(f, "<p class=\"ht-loop\" data-pid=\"%u\" data-tid=\"%u\">Thread %u \"", p->pid,
+			t->tid, t->tid);
 		put_html(f, t->name);
 		fprintf(f, "\": event loop: %u stall%s &gt;= %.0f ms", t->stalls,
-			t->stalls == 1 ? "" : "s", r->stall_threshold_ns / 1e6);
+			t->stalls == 1 ? "" : "s", p->stall_threshold_ns / 1e6);
 		if (t->stalls)
 			fprintf(f, ", longest %.3f s, %.3f s in all = %.0f%% of %.2f s",
 				secs(t->longest_stall_ns), secs(t->stall_ns),
-				r->duration_ns ? 100.0 * t->stall_ns / r->duration_ns : 0,
-				secs(r->duration_ns));
+				p->duration_ns ? 100.0 * t->stall_ns / p->duration_ns : 0,
+				secs(p->duration_ns));
 		fprintf(f, "; idle (waiting for events) %.3f s</p>\n", secs(t->idle_ns));
 	}
 	fputs("</section>\n", f);
+}
 
-	if (r->nr_stalls)
+/* The descendants that were not traced, and why (--children). */
+static void html_untraced(FILE *f, const struct report *r)
+{
+	size_t i;
+
+	if (!r->nr_untraced && !r->untraced_dropped)
+		return;
+	fputs("<section id=\"ht-untraced\"><h2>Descendants not traced</h2>\n<ul>\n", f);
+	for (i = 0; i < r->nr_untraced; i++) {
+		const struct runtraced *u = &r->untraced[i];
+
+		fprintf(f, "<li data-pid=\"%u\">process %u (parent %u, <code>", u->pid, u->pid, u->ppid);
+		put_html(f, u->exe ? u->exe : "?");
+		fputs("</code>): ", f);
+		put_html(f, u->why);
+		fputs("</li>\n", f);
+	}
+	if (r->untraced_dropped)
+		fprintf(f, "<li>... and %zu more</li>\n", r->untraced_dropped);
+	fputs("</ul></section>\n", f);
+}
+
+/* The text report's summary, as HTML: every process, the stall timeline, the top blockers. */
+static int html_summary(FILE *f, const struct report *r)
+{
+	bool multi = report__nr_procs(r) > 1;
+	size_t i, j, nb = 0, n = 0, nstalls = 0;
+	struct blame *order;
+
+	for (i = 0; i < report__nr_procs(r); i++) {
+		html_process(f, report__proc(r, i));
+		nb += report__proc(r, i)->nr_blockers;
+		nstalls += report__proc(r, i)->nr_stalls;
+	}
+	html_untraced(f, r);
+
+	if (nstalls)
 		fputs("<section id=\"ht-stalls\"><h2>Event-loop stalls</h2>\n"
 		      "<p class=\"ht-note\">When each loop stalled, for how long, and on what: hover a bar "
 		      "for details, click it to find its frame in the flame graph.</p>\n"
 		      "<svg id=\"ht-timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"1200\" "
 		      "height=\"60\"></svg></section>\n", f);
 
-	fputs("<section id=\"ht-blockers\"><h2>Top blockers</h2>\n<ol>\n", f);
-	order = calloc(r->nr_blockers ? r->nr_blockers : 1, sizeof(*order));
+	fprintf(f, "<section id=\"ht-blockers\"><h2>Top blockers%s</h2>\n<ol>\n",
+		multi ? " (all processes)" : "");
+	order = calloc(nb ? nb : 1, sizeof(*order));
 	if (!order)
 		return -1;
-	for (i = 0; i < r->nr_blockers; i++)
-		if (!r->blockers[i].removed)
-			order[n++] = i;
-	qsort_r(order, n, sizeof(*order), cmp_blame, (void *)r);
+	for (i = 0; i < report__nr_procs(r); i++) {
+		const struct report *p = report__proc(r, i);
+
+		for (j = 0; j < p->nr_blockers; j++)
+			if (!p->blockers[j].removed)
+				order[n++] = (struct blame){ p, &p->blockers[j] };
+	}
+	qsort(order, n, sizeof(*order), cmp_blame);
 	for (i = 0; i < n && i < HTML_MAX_BLOCKERS; i++)
-		html_blocker(f, r, &r->blockers[order[i]]);
+		html_blocker(f, order[i].proc, order[i].b, multi);
 	free(order);
 	fputs("</ol>\n", f);
 	if (n > HTML_MAX_BLOCKERS)

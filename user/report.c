@@ -97,6 +97,16 @@ void report__free(struct report *r)
 	memset(r, 0, sizeof(*r));
 }
 
+size_t report__nr_procs(const struct report *r)
+{
+	return 1 + r->nr_children;
+}
+
+const struct report *report__proc(const struct report *r, size_t i)
+{
+	return i ? &r->children[i - 1] : r;
+}
+
 static bool stack_matches(const struct rstack *s, const regex_t *re)
 {
 	int i;

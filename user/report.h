@@ -141,6 +141,16 @@ struct report {
 };
 
 const char *reason_name(int reason);
+
+/*
+ * report__nr_procs - how many processes @r holds: the root and, with
+ * --children, each traced descendant.  report__proc - process @i of them
+ * (0: the root itself, then r->children in order).  The profile writers
+ * (folded, pprof, speedscope, svg, html) go through them all; r->what, set
+ * on the root, holds for every process.
+ */
+size_t report__nr_procs(const struct report *r);
+const struct report *report__proc(const struct report *r, size_t i);
 const char *blocker_kind(const struct rblocker *b);
 
 void report__free(struct report *r);

@@ -9,6 +9,7 @@ each descendant found under /proc, then the process group.
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import time
@@ -16,8 +17,11 @@ import urllib.request
 
 import pytest
 
+import browser
 from conftest import HANGTRACE, Target, Tracer, _Lines, marker_line, requires_root
 from pythons import interpreters
+from test_flame import FRAMES_JS, by_label, no_markup_from_target
+from test_formats import pprof_raw, pprof_top, schema, speedscope_load, stacks  # noqa: F401
 
 pytestmark = requires_root
 TARGETS = pathlib.Path(__file__).parent / "targets"
@@ -371,3 +375,187 @@ def test_bad_focus_regex():
     assert err == ["hangtrace: error: invalid --focus '(unclosed': not a POSIX extended "
                    "regular expression"], r.stderr
     assert r.stdout == ""
+
+
+# --- the profile formats over every process ------------------------------------
+def frame_secs(frame):
+    """The seconds a drawn flame-graph frame stands for, from its tooltip."""
+    return float(re.search(r"^([0-9.]+) s, ", frame["title"], re.M).group(1))
+
+
+def inside(frame, parent):
+    return parent["x"] - 0.01 <= frame["x"] and \
+        frame["x"] + frame["w"] <= parent["x"] + parent["w"] + 0.01 and frame["y"] < parent["y"]
+
+
+@pytest.fixture
+def chromium(procs):
+    if not browser.available():
+        pytest.skip("no %s (Debian package chromium)" % browser.CHROMIUM)
+    b = browser.Browser()
+    procs.append(b)
+    return b
+
+
+def test_pool_every_profile_format(procs, tmp_path, schema, chromium):
+    """--children in pprof, speedscope, svg and html (one hangtrace each, at once, and
+    one more with --focus): the worker's nap_in_child() at its line under the worker's
+    pid, and the parent's wait for the pool under the parent's, each as long as the
+    process measured it itself."""
+    formats = ["pprof", "speedscope", "svg", "html", "focus"]
+    t = FamilyTarget(debian().argv + [str(CHILDREN), "pool", "fork", "keep", str(NAP)])
+    procs.append(t)
+    paths, tracers = {}, []
+    for fmt in formats:
+        paths[fmt] = tmp_path / ("report." + fmt)
+        args = ["--children", "-v", "-o", str(paths[fmt])]
+        if fmt == "focus":
+            args += ["--focus", "^nap_in_child$"]
+        tr = Tracer(t.pid, args=args, fmt="pprof" if fmt == "focus" else fmt)
+        procs.append(tr)
+        tracers.append(tr)
+    t.trigger()
+    worker = json.loads(t.out.wait_for("WORKER ", 60)[len("WORKER "):])["pid"]
+    for tr in tracers:
+        wait_traced(tr, worker)
+    t.send("nap")
+    done = t.wait_done(120)
+    assert done["pid"] == worker
+    time.sleep(0.3)
+    for tr in tracers:
+        assert tr.stop() == ""  # everything went to the files
+    slept, waited = done["slept"], done["parent_waited"]
+    nap = {"function": "nap_in_child", "file": str(CHILDREN),
+           "line": marker_line(CHILDREN, "child_nap")}
+    wait = {"function": "pool", "file": str(CHILDREN), "line": marker_line(CHILDREN, "parent_wait")}
+
+    def near(value, truth):
+        return abs(value - truth) <= 0.1 * truth
+
+    # pprof: go tool pprof reads every process; the pid label tells them apart
+    types, samples, raw = pprof_raw(tmp_path, paths["pprof"])
+
+    def at(s, where, leaf=False):
+        frames = s["stack"][:1] if leaf else s["stack"]
+        return any({k: f[k] for k in ("function", "file", "line")} == where for f in frames)
+
+    naps = [s for s in samples if at(s, nap, leaf=True)]
+    assert naps and all(s["labels"]["pid"] == str(worker) for s in naps), raw
+    assert all(s["labels"]["reason"] == "sleep" and s["labels"]["tid"] == str(worker)
+               for s in naps), naps
+    assert near(sum(s["value"]["off_cpu/nanoseconds"] for s in naps) / 1e9, slept), (naps, done)
+    waits = [s for s in samples if at(s, wait)]
+    assert waits and all(s["labels"]["pid"] == str(t.pid) and s["labels"]["tid"] == str(t.pid)
+                         for s in waits), raw
+    assert near(sum(s["value"]["off_cpu/nanoseconds"] for s in waits) / 1e9, waited), (waits, done)
+    assert re.search(r"^Comment: process %d \(Python [0-9.]+, .*\): .*children\.py pool fork"
+                     % t.pid, raw, re.M), raw
+    assert re.search(r"^Comment: child process %d of %d \(Python " % (worker, t.pid), raw, re.M), raw
+    # -tagfocus on the pid keeps one process
+    rows, top = pprof_top(tmp_path, paths["pprof"], "-tagfocus=pid=%d" % worker)
+    nap_row = "nap_in_child %s:%d" % (CHILDREN, nap["line"])
+    # (the worker has the parent's frames below its own, as forked: not the wait's line)
+    wait_row = "pool %s:%d" % (CHILDREN, wait["line"])
+    assert nap_row in rows and wait_row not in rows, top
+    assert near(rows[nap_row][0] / 1e9, slept), top
+
+    # --focus: only the worker's nap is left, the parent's wait is gone
+    _, focused, raw = pprof_raw(tmp_path, paths["focus"])
+    assert focused and all(any(f["function"] == "nap_in_child" for f in s["stack"])
+                           for s in focused), raw
+    assert {s["labels"]["pid"] for s in focused} == {str(worker)}, raw
+    assert near(sum(s["value"]["off_cpu/nanoseconds"] for s in focused if at(s, nap, True))
+                / 1e9, slept), raw
+
+    # speedscope: a profile per (process, thread, kind), named after the process
+    doc = speedscope_load(paths["speedscope"], schema)
+    names = [p["name"] for p in doc["profiles"]]
+    kid = [p for p in doc["profiles"] if p["name"].startswith('Thread %d "' % worker) and
+           p["name"].endswith('(main), child process %d of %d: off-CPU' % (worker, t.pid))]
+    parent = [p for p in doc["profiles"] if p["name"].startswith('Thread %d "' % t.pid) and
+              p["name"].endswith("(main), process %d: off-CPU" % t.pid)]
+    assert len(kid) == 1 and len(parent) == 1, names
+    sframe = {"name": nap["function"], "file": nap["file"], "line": nap["line"]}
+    got = [w for st, w in stacks(doc, kid[0]) if st[-2:] == [sframe, {"name": "[sleep]"}]]
+    assert got and near(sum(got) / 1e9, slept), (stacks(doc, kid[0]), done)
+    wframe = {"name": wait["function"], "file": wait["file"], "line": wait["line"]}
+    got = [w for st, w in stacks(doc, parent[0]) if wframe in st]
+    assert got and near(sum(got) / 1e9, waited), (stacks(doc, parent[0]), done)
+    assert "and its child processes" in doc["name"]
+
+    # svg and html: one graph, python-PID for each process, each frame in its own tower
+    for fmt in ("svg", "html"):
+        page = chromium.open(paths[fmt].as_uri())
+        no_markup_from_target(page)
+        frames = page.eval(FRAMES_JS)
+        towers = {f["label"]: f for f in frames if f["label"].startswith("python-")}
+        assert {"python-%d" % t.pid, "python-%d" % worker} <= set(towers), sorted(towers)
+        f = by_label(frames, "%s (%s:%d)" % (nap["function"], nap["file"], nap["line"]))
+        assert inside(f, towers["python-%d" % worker]), (fmt, f, towers)
+        assert near(frame_secs(f), slept), (fmt, f["title"], done)
+        w = by_label(frames, "%s (%s:%d)" % (wait["function"], wait["file"], wait["line"]))
+        assert inside(w, towers["python-%d" % t.pid]), (fmt, w, towers)
+        assert near(frame_secs(w), waited), (fmt, w["title"], done)
+
+    # html: a summary section per process; the top blockers say whose they are
+    assert page.eval("document.querySelector('h1').textContent") == "hangtrace: process %d" % t.pid
+    assert page.eval("document.querySelector('#ht-process-%d h2').textContent" % worker) == \
+        "hangtrace: child process %d of %d" % (worker, t.pid)
+    row = page.eval("document.querySelector('#ht-process-%d tr:nth-child(2)').textContent" % worker)
+    assert row.startswith("%d (main)" % worker) and "sleep" in row, row
+    items = page.eval("Array.from(document.querySelectorAll('#ht-blockers li.ht-blocker'))"
+                      ".map(function (li) { return li.textContent; })")
+    mine = [li for li in items if "nap_in_child (%s:%d)" % (CHILDREN, nap["line"]) in li]
+    assert len(mine) == 1, items
+    m = re.match(r"([0-9.]+) s sleep \(\w+\) in thread %d \".*\" of child process %d, "
+                 % (worker, worker), mine[0])
+    assert m and near(float(m.group(1)), slept), mine[0]
+
+
+def test_uvicorn_workers_html_timeline(procs, tmp_path, chromium):
+    """A stall in one of uvicorn's workers: the html page's timeline has a row for that
+    (process, loop thread), its bar as long as the worker measured the block, blamed on
+    blocking_handler() at its line; the worker's section has its loop line."""
+    pytest.importorskip("uvicorn")
+    t = FamilyTarget([SYS_PY, str(APPS), "workers"])
+    procs.append(t)
+    out = tmp_path / "report.html"
+    tr = Tracer(t.pid, args=["--children", "-v", "-o", str(out)], fmt="html")
+    procs.append(tr)
+    t.trigger()
+    workers = []
+    for _ in range(2):
+        line = t.err.wait_for("INFO:     Started server process [", 60)
+        workers.append(int(line.split("[")[1].split("]")[0]))
+    for w in workers:
+        wait_traced(tr, w, "found")
+    with urllib.request.urlopen("http://127.0.0.1:%d/block" % t.ready["port"], timeout=30) as r:
+        answer = json.loads(r.read())
+    assert answer["pid"] in workers
+    time.sleep(0.3)
+    assert tr.stop() == ""
+    w, blocked = answer["pid"], answer["blocked"]
+
+    page = chromium.open(out.as_uri())
+    no_markup_from_target(page)
+    loop = page.eval("document.querySelector('#ht-process-%d .ht-loop[data-pid=\"%d\"]"
+                     "[data-tid=\"%d\"]').textContent" % (w, w, w))
+    assert re.search(r"event loop: [1-9]\d* stalls? >= ", loop), loop
+    bars = page.eval("""Array.from(document.querySelectorAll('#ht-timeline .ht-bar')).map(function (r) {
+        return {pid: +r.getAttribute('data-pid'), tid: +r.getAttribute('data-tid'),
+                dur: +r.getAttribute('data-dur-ns'), y: +r.getAttribute('y'),
+                title: r.querySelector('title').textContent}; })""")
+    mine = [b for b in bars if b["pid"] == w and b["tid"] == w and
+            abs(b["dur"] / 1e9 - blocked) <= max(0.1 * blocked, 0.005)]
+    assert mine, (bars, answer)
+    where = "blocking_handler (%s:%d)" % (APPS, marker_line(APPS, "worker_sleep"))
+    assert "blamed on: sleep" in mine[0]["title"] and " in " + where in mine[0]["title"], mine[0]
+    assert "in thread %d of process %d" % (w, w) in mine[0]["title"], mine[0]
+    # its row is labelled with the worker's pid and tid
+    rows = page.eval("""Array.from(document.querySelectorAll('#ht-timeline text.ht-row')).map(
+        function (t) { return {pid: +t.getAttribute('data-pid'), tid: +t.getAttribute('data-tid'),
+                               text: t.textContent}; })""")
+    assert any(r["pid"] == w and r["tid"] == w and r["text"].startswith("pid %d: " % w)
+               for r in rows), rows
+    # no other process stalled: every bar is the worker's
+    assert all(b["pid"] == w for b in bars), bars

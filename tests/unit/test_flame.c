@@ -2,7 +2,9 @@
 /*
  * The svg/html writers on a hand-made report: the tree they embed (merged
  * stacks, values by reason, counts, stall blame, --what), and that hostile
- * names stay inert data (no markup, no CDATA end, no raw control characters).
+ * names stay inert data (no markup, no CDATA end, no raw control characters);
+ * with --children every process: its tree, its stalls on the shared
+ * timeline, its summary section, its blockers among the top ones.
  */
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -15,9 +17,9 @@
 #define MS 1000000ULL
 #define HOSTILE_FN "</script>]]>\x01\xff"
 
-static struct rframe f_rest[] = { { "rest", "/a.py", 10 }, { "main", "/a.py", 20 } };
-static struct rframe f_evil[] = { { HOSTILE_FN, "/b.py", 5 }, { "main", "/a.py", 20 } };
-static struct rframe f_burn[] = { { "burn", "/a.py", 3 }, { "main", "/a.py", 21 } };
+static struct rframe f_rest[] = { { "rest", "/a.py", 10, 0 }, { "main", "/a.py", 20, 0 } };
+static struct rframe f_evil[] = { { HOSTILE_FN, "/b.py", 5, 0 }, { "main", "/a.py", 20, 0 } };
+static struct rframe f_burn[] = { { "burn", "/a.py", 3, 0 }, { "main", "/a.py", 21, 0 } };
 
 static void make_report(struct report *r, enum report_what what)
 {
@@ -137,6 +139,91 @@ static void check_inert(const char *doc, size_t len, const char *what)
 	      what);
 }
 
+/* A child of @r (pid 43, traced 250 ms after the root) whose loop stalled in nap(). */
+static void add_child(struct report *r)
+{
+	static struct rframe f_nap[] = { { "nap", "/a.py", 30, 0 }, { "main", "/a.py", 20, 0 } };
+	static struct rthread th = { .tid = 43, .name = "kid\x1b", .python = true,
+				     .event_loop = true, .stalls = 1 };
+	static struct rblocker b;
+	static struct rstall st;
+	static struct report kid;
+
+	b = (struct rblocker){ .pid = 43, .tid = 43, .reason = HT_R_SLEEP, .syscall = -1,
+			       .total_ns = 900 * MS, .max_ns = 300 * MS, .count = 3, .fd = -1,
+			       .stack = { f_nap, 2 }, .stall_ns = 300 * MS, .stall_count = 1 };
+	st = (struct rstall){ .tid = 43, .start_ns = 100 * MS, .dur_ns = 300 * MS, .blocker = 0 };
+	memset(&kid, 0, sizeof(kid));
+	kid.pid = 43;
+	kid.ppid = 42;
+	kid.cmdline = "kid<b>";
+	kid.start_unix_ns = r->start_unix_ns + 250 * MS;
+	kid.duration_ns = 800 * MS;	/* built after the root's: ends 50 ms later */
+	kid.threads = &th;
+	kid.nr_threads = 1;
+	kid.blockers = &b;
+	kid.nr_blockers = 1;
+	kid.stalls = &st;
+	kid.nr_stalls = 1;
+	r->children = &kid;
+	r->nr_children = 1;
+}
+
+static void check_children(void)
+{
+	json_object *d, *root, *kid, *thread, *stalls, *st, *threads;
+	struct report r;
+	size_t len;
+	char *doc;
+
+	make_report(&r, WHAT_OFFCPU);
+	r.start_unix_ns = 1000 * MS;
+	add_child(&r);
+	doc = render(&r, 1, &len);
+	d = data_of(doc);
+	CHECK(d, "children html: data parses");
+	root = json_object_object_get(d, "tree");
+	CHECK(geti(root, "v") == 1700 * MS, "children: all = 800 + 900 ms: %lld",
+	      (long long)geti(root, "v"));
+	CHECK(!strcmp(gets_(child(root, 0), "n"), "python-42") &&
+	      !strcmp(gets_(child(root, 1), "n"), "python-43") && !child(root, 2),
+	      "a process node each, under all");
+	kid = child(root, 1);
+	thread = child(kid, 0);
+	CHECK(!strcmp(gets_(thread, "n"), "kid\x1b-43"), "the child's thread, by its own name: %s",
+	      gets_(thread, "n"));
+	CHECK(geti(kid, "v") == 900 * MS && geti(kid, "st") == 300 * MS, "the child's stall outline");
+	CHECK(!strcmp(gets_(child(child(thread, 0), 0), "n"), "nap"), "nap over main");
+	CHECK(geti(d, "processes") == 2, "two processes");
+	stalls = json_object_object_get(d, "stalls");
+	CHECK(json_object_array_length(stalls) == 1, "the child's stall on the timeline");
+	st = json_object_array_get_idx(stalls, 0);
+	CHECK(geti(st, "pid") == 43 && geti(st, "tid") == 43, "stall of 43/43");
+	CHECK(geti(st, "start") == 350 * MS, "stall start in the root's window: %lld",
+	      (long long)geti(st, "start"));
+	CHECK(geti(d, "duration") == 1000 * MS && geti(d, "span") == 1050 * MS,
+	      "the timeline spans every window: %lld", (long long)geti(d, "span"));
+	threads = json_object_object_get(d, "threads");
+	CHECK(json_object_array_length(threads) == 2 &&
+	      geti(json_object_array_get_idx(threads, 1), "pid") == 43, "threads of both");
+	CHECK(strstr(doc, "<h1>hangtrace: process 42</h1>"), "the root's header");
+	CHECK(strstr(doc, "<section class=\"ht-process\" id=\"ht-process-43\" data-pid=\"43\">\n"
+			  "<h2>hangtrace: child process 43 of 42</h2>"), "the child's section");
+	CHECK(strstr(doc, "<code>kid&lt;b&gt;</code>"), "the child's command line, escaped");
+	CHECK(strstr(doc, "<td>kid\\x1b</td>"), "the child's thread, escaped");
+	CHECK(strstr(doc, "<p class=\"ht-loop\" data-pid=\"43\" data-tid=\"43\">"),
+	      "the child's loop line");
+	CHECK(strstr(doc, "<section id=\"ht-stalls\">"), "a timeline: the child stalled");
+	/* blamed for stalls first: the child's nap heads the list, saying whose it is */
+	CHECK(strstr(doc, "<ol>\n<li class=\"ht-blocker\" data-kind=\"sleep\" data-pid=\"43\">"
+			  "<b>0.900 s</b> sleep in thread 43 \"kid\\x1b\" of child process 43,"),
+	      "the top blocker is the child's");
+	CHECK(strstr(doc, "sleep in thread 42 \"main\xef\xbf\xbd&lt;\" of process 42,"),
+	      "the root's blocker says its process");
+	json_object_put(d);
+	free(doc);
+}
+
 int main(void)
 {
 	json_object *d, *root, *thread, *main20, *evil, *rest, *burn;
@@ -216,5 +303,6 @@ int main(void)
 	CHECK(d && json_object_object_get(d, "stalls"), "html: data with stalls");
 	json_object_put(d);
 	free(doc);
+	check_children();
 	return CHECK_SUMMARY();
 }

@@ -333,22 +333,34 @@
 		var tl = document.getElementById('ht-timeline');
 		if (!tl || !data.stalls || !data.stalls.length)
 			return;
-		var LABEL = 170, w = W - 2 * PAD - LABEL, dur = Math.max(data.duration, 1);
-		var tids = [], names = {};
-		(data.threads || []).forEach(function (t) { names[t.tid] = t.name; });
+		// one row per (process, loop thread); with --children the label names the process
+		var multi = data.processes > 1;
+		var LABEL = multi ? 220 : 170, w = W - 2 * PAD - LABEL;
+		var dur = Math.max(data.span || data.duration, 1);
+		var rows = [], names = {};
+		function rowKey(pid, tid) { return pid + '/' + tid; }
+		(data.threads || []).forEach(function (t) { names[rowKey(t.pid, t.tid)] = t.name; });
 		data.stalls.forEach(function (s) {
-			if (tids.indexOf(s.tid) < 0)
-				tids.push(s.tid);
+			if (rows.indexOf(rowKey(s.pid, s.tid)) < 0)
+				rows.push(rowKey(s.pid, s.tid));
 		});
-		var h = 10 + tids.length * 24 + 30;
+		var h = 10 + rows.length * 24 + 30;
 		tl.setAttribute('height', h);
 		tl.setAttribute('viewBox', '0 0 ' + W + ' ' + h);
-		tids.forEach(function (tid, row) {
-			txt(tl, PAD, 10 + row * 24 + 15, clean((names[tid] || '') + ' ' + tid, 24));
+		rows.forEach(function (key, row) {
+			var pid = key.split('/')[0], tid = key.split('/')[1], name = names[key] || '';
+			var label = txt(tl, PAD, 10 + row * 24 + 15,
+					multi ? 'pid ' + pid + ': ' + clean(name, 18) + ' ' + tid :
+					clean(name + ' ' + tid, 24));
+			label.setAttribute('class', 'ht-row');
+			label.setAttribute('data-pid', pid);
+			label.setAttribute('data-tid', tid);
+			el('title', {}, label).textContent = 'thread ' + tid + ' "' + clean(name, TIP_MAX) +
+				'" of process ' + pid;
 			el('rect', { x: PAD + LABEL, y: 10 + row * 24 + 2, width: w, height: 18,
 				     fill: '#f3f3f3' }, tl);
 		});
-		var axisY = 10 + tids.length * 24 + 4;
+		var axisY = 10 + rows.length * 24 + 4;
 		el('line', { x1: PAD + LABEL, x2: PAD + LABEL + w, y1: axisY, y2: axisY,
 			     class: 'ht-axis' }, tl);
 		var steps = [0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
@@ -364,7 +376,7 @@
 			txt(tl, x, axisY + 16, +s.toFixed(1) + ' s').setAttribute('text-anchor', 'middle');
 		}
 		data.stalls.forEach(function (st) {
-			var row = tids.indexOf(st.tid), b = st.blocker;
+			var row = rows.indexOf(rowKey(st.pid, st.tid)), b = st.blocker;
 			var x = PAD + LABEL + st.start / dur * w;
 			var bw = Math.max(2, st.dur / dur * w);
 			var where = b && b.frame ? b.frame.function + ' (' + b.frame.file +
@@ -373,11 +385,12 @@
 					     height: 18, class: 'ht-bar',
 					     fill: b ? baseColour(b.kind) : '#999',
 					     'data-start-ns': st.start, 'data-dur-ns': st.dur,
-					     'data-tid': st.tid }, tl);
+					     'data-pid': st.pid, 'data-tid': st.tid }, tl);
 			if (where)
 				r.setAttribute('data-frame', where);
 			var lines = ['event-loop stall at ' + secs(st.start) + ' for ' + secs(st.dur) +
-				     (st.in_progress ? ' (still stalled when tracing ended)' : ''),
+				     (st.in_progress ? ' (still stalled when tracing ended)' : '') +
+				     (multi ? ' in thread ' + st.tid + ' of process ' + st.pid : ''),
 				     'blamed on: ' + (b ? b.kind + (b.syscall ? ' (' + b.syscall + ')' : '') +
 						      (where ? ' in ' + clean(where, TIP_MAX) : '') :
 						      'nothing found')];

@@ -20,7 +20,8 @@ another copy of it), then another python
 (sys.executable) with subprocess that prints "WORKER", waits for "nap"
 (relayed), sleeps SECONDS in nap_in_child() and prints what it measured.
 
-Then "DONE {json}" with the sleeper's pid and measurement; the main thread
+Then "DONE {json}" with the sleeper's pid and measurement (pool: and how
+long the parent waited for the results, "parent_waited"); the main thread
 parks until killed.  Lines marked "# @name" are what the tests expect.
 """
 import json
@@ -85,11 +86,14 @@ def pool(method, ending, seconds, spin):
     res = p.map_async(work, [(i, seconds, spin) for i in range(4)], chunksize=1)
     wait_line("nap")
     ev.set()
-    results = res.get(timeout=120)
+    t0 = time.monotonic()
+    results = res.get(timeout=120)  # @parent_wait
+    waited = time.monotonic() - t0
     if ending == "exit":
         p.close()
         p.join()
     sleeper = [r for r in results if r["slept"]][0]
+    sleeper["parent_waited"] = waited
     print("DONE " + json.dumps(sleeper), flush=True)
     park_forever()
 
