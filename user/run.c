@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
@@ -173,6 +174,14 @@ static void kill_command(struct run *r)
 	kill(r->pid, SIGKILL);
 	child_held = 0;
 	reap(r);
+}
+
+static double clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 static int exit_status(int st)
@@ -489,6 +498,7 @@ int cmd_run(int argc, char **argv)
 	struct report rep = {};
 	int go_fd = -1, err_fd = -1, exec_errno = 0, err, ret = RUN_EXIT_FAILED;
 	char name[256];
+	double held_since, attach_ms;
 	struct env env;
 	ssize_t n;
 
@@ -570,6 +580,7 @@ int cmd_run(int argc, char **argv)
 		goto cleanup;
 
 	/* Attach the tracer, remove the stops, and let it run */
+	held_since = clock_ms();
 	err = trace__start(ts, proc);
 	detach_probes(&r);
 	bpf_link__destroy(r.exec_link);
@@ -578,9 +589,12 @@ int cmd_run(int argc, char **argv)
 		kill_command(&r);
 		goto cleanup;
 	}
+	attach_ms = clock_ms() - held_since;
 	arm_fini(&r, proc);
 	child_held = 0;
 	kill(r.pid, SIGCONT);
+	p_dbg("run: pid %d held %.1f ms to attach (tracer %.1f ms)", r.pid, clock_ms() - held_since,
+	      attach_ms);
 
 	/* Trace until it exits (or -d), then the report */
 	err = trace__finish(ts, &rep);
