@@ -51,6 +51,7 @@
 #include "run.h"
 #include "runstop.skel.h"
 #include "trace.h"
+#include "utf8.h"
 
 #define MAX_HOOKS 4
 
@@ -474,19 +475,32 @@ static void on_child_stopped(struct trace_session *s, int status, void *ctx)
 	kill(r->pid, SIGCONT);
 }
 
-/* The command as one printable word list (for messages): its name only, escaped. */
+/* The command's name for messages: valid UTF-8, control characters and quotes as \xNN. */
 static void command_name(char **argv, char *buf, size_t len)
 {
+	char *clean = utf8_sanitize(argv[0]);
+	const unsigned char *s = (const unsigned char *)(clean ? clean : "?");
 	size_t i, o = 0;
-	const unsigned char *s = (const unsigned char *)argv[0];
 
-	for (i = 0; s[i] && o + 5 < len; i++) {
-		if (s[i] < 0x20 || s[i] == 0x7f || s[i] == '\\' || s[i] == '\'')
+	for (i = 0; s[i];) {
+		/* whole characters only: a long name is cut between two of them */
+		size_t n = s[i] < 0x80 ? 1 : s[i] < 0xe0 ? 2 : s[i] < 0xf0 ? 3 : 4;
+
+		if (o + 8 >= len) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (s[i] < 0x20 || s[i] == 0x7f || s[i] == '\\' || s[i] == '\'') {
 			o += snprintf(buf + o, len - o, "\\x%02x", s[i]);
-		else
-			buf[o++] = (char)s[i];
+		} else {
+			memcpy(buf + o, s + i, n);
+			o += n;
+		}
+		i += n;
 	}
 	buf[o] = '\0';
+	free(clean);
 }
 
 int cmd_run(int argc, char **argv)

@@ -204,10 +204,15 @@ def test_not_python(tmp_path):
     assert rc == 125 and "no command given" in err
     rc, out, err = run(["-p", "1", "--", "/bin/true"])
     assert rc == 125 and "-p is not an option of run" in err
-    weird = "bad\x1b[31m'name\n"
-    rc, out, err = run(["--", str(tmp_path / weird)])
+    # names are untrusted: escapes, quotes, newlines, invalid UTF-8, any length
+    weird = "bad\x1b[31m'name\n\udcff"  # \udcff: the byte 0xff in the file name
+    rc, out, err = run(["--", str(tmp_path / weird)])  # text=True: stderr must be UTF-8
     assert rc == 127
     assert "\x1b" not in err and err.count("\n") == 1, repr(err)
+    assert "bad\\x1b[31m\\x27name\\x0a\ufffd': No such file" in err, repr(err)
+    rc, out, err = run(["--", "\u00e9" * 3000])
+    assert rc == 126 and err.count("\n") == 1 and len(err) < 400, repr(err)
+    assert "...': File name too long" in err
 
 
 def test_unsupported_python_is_killed(tmp_path):
