@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -111,6 +112,7 @@ struct run {
 	int nr_hooks;
 	struct bpf_link *fini[2];	/* while tracing: Py_FinalizeEx, libc _exit */
 	uint64_t seen_exec, seen_ldso, seen_hook, seen_fini;
+	char python[64];		/* "3.12.1" once a CPython was mapped, else "" */
 	int status;			/* wait status once reaped, else -1 */
 };
 
@@ -234,6 +236,13 @@ static pid_t spawn(char **argv, int *go_fd, int *err_fd)
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		close(go[1]);
 		close(er[0]);
+		/*
+		 * Should hangtrace die (even by SIGKILL) while it holds the
+		 * command stopped, the command gets SIGCONT and goes on; its
+		 * BPF programs go away with hangtrace's descriptors.
+		 */
+		prctl(PR_SET_PDEATHSIG, SIGCONT);
+		c = 0;
 		while (read(go[0], &c, 1) < 0 && errno == EINTR)
 			;
 		if (c != 'g')
@@ -415,6 +424,7 @@ static int wait_for_python(struct run *r, struct pyproc **out)
 			return 0;
 		} else if (k != STOP_HOOK && (k == STOP_EXEC || r->ldso_link)) {
 			/* a CPython is mapped: stop again once it is initialised */
+			snprintf(r->python, sizeof(r->python), "%s", p->version);
 			if (arm_hooks(r, p)) {
 				p_err("process %d runs Python %s from %s, which has none of the "
 				      "functions hangtrace run stops at (Py_RunMain, PyRun_AnyFileExFlags): "
@@ -583,6 +593,12 @@ int cmd_run(int argc, char **argv)
 
 	/* Follow it until its CPython is initialised (it is then stopped) */
 	err = wait_for_python(&r, &proc);
+	if (err == -ECHILD && r.python[0]) {
+		p_err("'%s' ended (%s %d) before its Python %s ran any code: nothing was traced",
+		      name, WIFSIGNALED(r.status) ? "signal" : "exit status",
+		      WIFSIGNALED(r.status) ? WTERMSIG(r.status) : WEXITSTATUS(r.status), r.python);
+		goto cleanup;
+	}
 	if (err == -ECHILD) {
 		p_err("'%s' ended (%s %d) without running CPython: nothing was traced "
 		      "(hangtrace run follows the command's own process, not the processes it starts)",

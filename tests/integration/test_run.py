@@ -194,6 +194,10 @@ def test_not_python(tmp_path):
     assert err.strip() == ("hangtrace: error: '/bin/true' ended (exit status 0) without running "
                            "CPython: nothing was traced (hangtrace run follows the command's own "
                            "process, not the processes it starts)")
+    py = some_python()
+    rc, out, err = run(["--"] + py.cmd("--version"))
+    assert rc == 125
+    assert "before its Python %d.%d" % py.version[:2] in err and "ran any code" in err, err
     rc, out, err = run(["--", str(tmp_path / "missing")])
     assert rc == 127
     assert err.startswith("hangtrace: error: cannot run '") and "No such file" in err
