@@ -390,6 +390,7 @@ static int wait_for_python(struct run *r, struct pyproc **out)
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
 			r->status = st;
 			child_pid = 0;
+			free(p);
 			return -ECHILD;
 		}
 		k = stop_kind(r, st);
