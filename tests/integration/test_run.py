@@ -384,8 +384,16 @@ def test_progress_on_a_terminal(tmp_path):
     if py.version < (3, 7):
         pytest.skip("asyncio.run needs 3.7")
     script = write(tmp_path, "staller.py", STALLER)
-    rc, text = run_on_pty(["--stall", "200", "--"] + py.cmd(script))
+    rc, text = run_on_pty(["--stall", "200", "--alert", "0.2", "--"] + py.cmd(script))
     assert rc == 0, text
+    # live stall alerts (and every other line) start on a line of their own
+    alerts = [m.start() for m in re.finditer("hangtrace: STALL:", text)]
+    assert alerts, repr(text)
+    for at in alerts:
+        assert text[:at].endswith(("\r\x1b[K", "\n")), repr(text[at - 40:at + 40])
+        # where the loop is stuck, read while it is stuck
+        assert text[at:].split("\r\n")[1] == "hangtrace:     main (%s:%d)" % (
+            script, marker_line(script, "stall")), repr(text[at:at + 300])
     statuses = [m for m in STATUS.finditer(text)]
     assert len(statuses) >= 4, repr(text)
     # drawn in place: each one starts with "\r" + erase line
@@ -420,3 +428,41 @@ def test_no_progress(tmp_path, how):
         err = text
     assert rc == 0
     assert "\x1b[K" not in err and "| stalls" not in err, repr(err)
+
+
+def test_duration_reports_early_and_waits(tmp_path):
+    """-d: the report is written after the duration, while the command goes on;
+    hangtrace then waits for it and exits with its status."""
+    py = some_python()
+    script = write(tmp_path, "long.py", """\
+        import sys, time
+
+
+        def early():
+            time.sleep(0.3)  # @early
+
+
+        early()
+        time.sleep(2.5)
+        sys.exit(3)
+        """)
+    report_path = tmp_path / "r.json"
+    p = subprocess.Popen([HANGTRACE, "run", "-q", "-d", "1", "--format", "json", "-o",
+                          str(report_path), "--"] + py.cmd(script), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not report_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert report_path.exists()
+        assert p.poll() is None  # the command is still sleeping, and we wait for it
+        report = json.loads(report_path.read_text())
+        assert 1.0 <= report["window"]["duration_s"] < 1.5
+        b = [b for b in blockers_with(report, "early")
+             if b["stack"][0]["line"] == marker_line(script, "early")]
+        assert b and 0.3 <= b[0]["total_s"] < 0.35, report["blockers"]
+        assert p.wait(timeout=20) == 3, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
