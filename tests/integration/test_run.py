@@ -349,10 +349,11 @@ STATUS = re.compile(r"hangtrace: ([0-9.]+) s \| stalls (\d+), longest ([0-9.]+) 
                     r"events (\d+) \| lost (\d+)")
 
 
-def run_on_pty(args, timeout=60):
-    """hangtrace run with stdout and stderr on a pseudo-terminal: all it wrote."""
+def run_on_pty(args, timeout=60, cmd="run"):
+    """hangtrace CMD ARGS with stdout and stderr on a pseudo-terminal: all it wrote."""
     master, slave = pty.openpty()
-    p = subprocess.Popen([HANGTRACE, "run"] + list(args), stdin=subprocess.DEVNULL,
+    p = subprocess.Popen([HANGTRACE] + ([cmd] if cmd else []) + list(args),
+                         stdin=subprocess.DEVNULL,
                          stdout=slave, stderr=slave)
     os.close(slave)
     data = b""
@@ -415,6 +416,27 @@ def test_progress_on_a_terminal(tmp_path):
     assert "| stalls" not in rest
     # the report names the stall's line
     assert "staller.py:%d" % marker_line(script, "stall") in rest
+
+
+def test_progress_with_pid(tmp_path):
+    """The same line when attaching with -p: the stall count moves, the line is
+    erased before the report."""
+    py = some_python()
+    if py.version < (3, 7):
+        pytest.skip("asyncio.run needs 3.7")
+    script = write(tmp_path, "staller.py", STALLER.replace("range(3)", "range(6)"))
+    target = subprocess.Popen(py.cmd(script), stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        rc, text = run_on_pty(["-p", str(target.pid), "-d", "2.5", "--stall", "200"], cmd=None)
+        assert rc == 0, text
+        stalls = [int(m.group(2)) for m in STATUS.finditer(text)]
+        assert len(stalls) >= 5 and stalls == sorted(stalls) and stalls[-1] >= 2, stalls
+        rest = text[list(STATUS.finditer(text))[-1].end():]
+        assert rest.startswith("\r\x1b[K") and "hangtrace: process %d" % target.pid in rest
+    finally:
+        target.kill()
+        target.wait()
 
 
 @pytest.mark.parametrize("how", ["pipe", "quiet"])
