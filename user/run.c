@@ -103,7 +103,6 @@ static void install_handlers(void)
 }
 
 struct run {
-	const struct env *env;
 	pid_t pid;
 	struct runstop_bpf *rs;
 	struct bpf_link *exec_link;
@@ -533,7 +532,6 @@ int cmd_run(int argc, char **argv)
 	argv[0] = (char *)"hangtrace run";	/* argp's name in its messages */
 	if (env__parse(argc, argv, &env))
 		return RUN_EXIT_FAILED;
-	r.env = &env;
 	log__set_level(env.verbose >= 2 ? LOG_DEBUG_EXTRA : env.verbose ? LOG_DEBUG : LOG_WARN);
 	libbpf_set_print(cli__libbpf_print);
 	command_name(env.cmd_argv, name, sizeof(name));
@@ -572,6 +570,7 @@ int cmd_run(int argc, char **argv)
 	if (!r.exec_link) {
 		p_err("failed to attach the exec tracepoint: %s", strerror(errno));
 		close(go_fd);	/* the child sees EOF and exits */
+		go_fd = -1;
 		reap(&r);
 		goto cleanup;
 	}
