@@ -137,6 +137,7 @@ struct trace_session {
 	size_t nr_untraced, untraced_dropped;
 	unsigned int rounds;
 	bool started;			/* attached: trace__finish may run */
+	uint64_t start_mono_ns;		/* when it was attached (the root's analysis goes at its exit) */
 	/* for the status line: counted as events arrive */
 	uint64_t events;
 	uint64_t stalls;
@@ -828,7 +829,7 @@ int trace__start(struct trace_session *s, const struct pyproc *p)
 	s->started = true;
 	if (opts->children)
 		add_existing_descendants(s, p->pid, 0);
-	root->an.start_mono_ns = clock_ns(CLOCK_MONOTONIC);
+	root->an.start_mono_ns = s->start_mono_ns = clock_ns(CLOCK_MONOTONIC);
 	root->an.start_unix_ns = clock_ns(CLOCK_REALTIME);
 	/* Scripts (and the tests) wait for this line: tracing is live from here. */
 	if (!opts->quiet)
@@ -844,7 +845,7 @@ static void show_progress(struct trace_session *s, uint64_t now)
 	struct ht_stats st;
 
 	tracer__stats(s->tr, &st);
-	c.elapsed_ns = now - s->procs[0]->an.start_mono_ns;
+	c.elapsed_ns = now - s->start_mono_ns;
 	c.stalls = s->stalls;
 	c.longest_stall_ns = s->longest_stall_ns;
 	c.events = s->events;
@@ -870,7 +871,7 @@ int trace__finish(struct trace_session *s, struct report *rep)
 	memset(rep, 0, sizeof(*rep));
 	if (!s->started)
 		return -EINVAL;
-	deadline = opts->duration_ns ? s->procs[0]->an.start_mono_ns + opts->duration_ns : 0;
+	deadline = opts->duration_ns ? s->start_mono_ns + opts->duration_ns : 0;
 	if (opts->progress)
 		progress__enable();	/* draws nothing unless stderr is a terminal */
 

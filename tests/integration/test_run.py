@@ -488,3 +488,46 @@ def test_duration_reports_early_and_waits(tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+OUTLIVER = """\
+import os, time
+
+pid = os.fork()
+if pid == 0:
+    time.sleep(1.5)  # @outlive
+    time.sleep(0.3)  # alive while its first sleep's stack is named
+    os._exit(0)
+print("CHILD %d" % pid, flush=True)
+"""
+
+
+def test_children_outlive_command_on_a_terminal(tmp_path):
+    """run --children: the command exits at once, its forked child sleeps
+    1.5 s on: tracing goes on for it (its sleep in the report), the status
+    line's clock keeps counting from the attach (never past the wall time),
+    and run exits with the command's status."""
+    py = some_python()
+    script = write(tmp_path, "outliver.py", OUTLIVER)
+    child = None
+    t0 = time.monotonic()
+    try:
+        rc, text = run_on_pty(["--children", "--"] + py.cmd(script))
+        wall = time.monotonic() - t0
+        # the command's line may follow the status line's text on one line
+        m = re.search(r"CHILD (\d+)\r?\n", text)
+        assert m, repr(text)
+        child = int(m.group(1))
+        assert rc == 0, text
+        assert "exited during tracing; reporting" not in text, text
+        elapsed = [float(s.group(1)) for s in STATUS.finditer(text)]
+        assert elapsed and elapsed == sorted(elapsed), repr(text)
+        assert elapsed[-1] <= wall, (elapsed, wall)
+        # still drawn while only the child was left: after the command's exit
+        assert elapsed[-1] >= 1.0, elapsed
+        rest = text[list(STATUS.finditer(text))[-1].end():]
+        section = rest[rest.find("hangtrace: child process %d of " % child):]
+        assert section.startswith("hangtrace: child process"), repr(rest[:2000])
+        assert "(%s:%d)" % (script, marker_line(script, "outlive")) in section, section[:3000]
+    finally:
+        kill_pid(child)
