@@ -37,6 +37,8 @@ __u32 iter_tgid = 0;
 
 #define ETIMEDOUT 110
 
+#define HT_TASK_STOPPED 0x4	/* __TASK_STOPPED (include/linux/sched.h) */
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -508,8 +510,17 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 		if (t->on_ts)
 			t->on_ns += now - t->on_ts;
 		t->on_ts = 0;
-		t->off_ts = now;
-		note_block(t, prev, preempt || task_state_direct(prev) == 0);
+		/*
+		 * Stopped by a signal (SIGSTOP, Ctrl-Z, `hangtrace run`'s own
+		 * brief stops): the program waits on nothing of its own, so the
+		 * time stopped is not off-CPU time.
+		 */
+		if (!preempt && (task_state_direct(prev) & HT_TASK_STOPPED)) {
+			t->off_ts = 0;
+		} else {
+			t->off_ts = now;
+			note_block(t, prev, preempt || task_state_direct(prev) == 0);
+		}
 	}
 
 	t = thread_of(next->pid);

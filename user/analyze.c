@@ -204,6 +204,25 @@ uint64_t analyze__task_of_thread(struct analyze *a, uint64_t ts)
 	return task_number(a, task, name, coro);
 }
 
+void analyze__prime_all(struct analyze *a)
+{
+	struct tracer_snapshot snap;
+	size_t i;
+
+	if (tracer__snapshot(a->tr, &snap))
+		return;
+	for (i = 0; i < snap.nr_aggs; i++) {
+		if (snap.keys[i].pid != (__u32)a->p->pid)
+			continue;
+		prime_stack(a, snap.keys[i].stack);
+		prime_stack(a, snap.keys[i].wk_stack);
+	}
+	for (i = 0; i < snap.nr_oncpu; i++)
+		if (snap.oncpu_keys[i].pid == (__u32)a->p->pid)
+			prime_stack(a, snap.oncpu_keys[i].stack);
+	tracer_snapshot__free(&snap);
+}
+
 void analyze__on_event(struct analyze *a, const struct ht_event *e)
 {
 	size_t n = a->tl.n;

@@ -99,6 +99,12 @@ int analyze__stack(struct analyze *a, uint64_t id, struct rstack *out);
 #include <stdio.h>
 void analyze__announce_stall(struct analyze *a, uint32_t tid, double secs, FILE *f);
 
+/*
+ * analyze__prime_all - symbolize every stack collected so far, now, while
+ * the process's memory is still there (it is about to exit).
+ */
+void analyze__prime_all(struct analyze *a);
+
 /* analyze__report - build the report at the end of the window.  0 or -errno. */
 int analyze__report(struct analyze *a, struct report *r);
 

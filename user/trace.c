@@ -13,6 +13,11 @@
  *     trace are listed as untraced, with why.
  * A descendant's report is built when it exits (its memory is gone after
  * that), then the tracer forgets it.
+ *
+ * The session is used in steps (trace__open, trace__start, trace__finish,
+ * trace__close) so that `hangtrace run` loads the BPF programs before its
+ * command exists and attaches while it is stopped; its command is our child,
+ * reaped here (opts->child_status) rather than polled through /proc.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +34,7 @@
 #include "log.h"
 #include "procmem.h"
 #include "procthread.h"
+#include "progress.h"
 #include "pyproc.h"
 #include "report.h"
 #include "trace.h"
@@ -117,7 +124,7 @@ struct pending {
 	char why[256];			/* the last reason it could not be traced */
 };
 
-struct session {
+struct trace_session {
 	const struct trace_opts *o;
 	struct tracer *tr;
 	struct tproc **procs;		/* procs[0]: the root */
@@ -129,9 +136,15 @@ struct session {
 	struct runtraced *untraced;
 	size_t nr_untraced, untraced_dropped;
 	unsigned int rounds;
+	bool started;			/* attached: trace__finish may run */
+	uint64_t start_mono_ns;		/* when it was attached (the root's analysis goes at its exit) */
+	/* for the status line: counted as events arrive */
+	uint64_t events;
+	uint64_t stalls;
+	uint64_t longest_stall_ns;
 };
 
-static struct tproc *find_live(struct session *s, uint32_t pid)
+static struct tproc *find_live(struct trace_session *s, uint32_t pid)
 {
 	for (size_t i = 0; i < s->nr_procs; i++)
 		if (s->procs[i]->live && (uint32_t)s->procs[i]->p->pid == pid)
@@ -139,7 +152,7 @@ static struct tproc *find_live(struct session *s, uint32_t pid)
 	return NULL;
 }
 
-static struct pending *find_pending(struct session *s, uint32_t pid)
+static struct pending *find_pending(struct trace_session *s, uint32_t pid)
 {
 	for (size_t i = 0; i < s->nr_pend; i++)
 		if (s->pend[i].pid == pid)
@@ -147,7 +160,7 @@ static struct pending *find_pending(struct session *s, uint32_t pid)
 	return NULL;
 }
 
-static void drop_pending(struct session *s, struct pending *pd)
+static void drop_pending(struct trace_session *s, struct pending *pd)
 {
 	*pd = s->pend[--s->nr_pend];
 }
@@ -176,7 +189,7 @@ static const char *clean(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-static void add_untraced(struct session *s, uint32_t pid, uint32_t ppid, const char *exe,
+static void add_untraced(struct trace_session *s, uint32_t pid, uint32_t ppid, const char *exe,
 			 const char *why)
 {
 	struct runtraced *u;
@@ -201,7 +214,7 @@ static void add_untraced(struct session *s, uint32_t pid, uint32_t ppid, const c
 }
 
 /* Start the analysis of process @p (taken over) with parent @ppid.  NULL and -errno in *@err. */
-static struct tproc *tproc_new(struct session *s, struct pyproc *p, uint32_t ppid, int *err)
+static struct tproc *tproc_new(struct trace_session *s, struct pyproc *p, uint32_t ppid, int *err)
 {
 	const struct trace_opts *o = s->o;
 	struct tproc *tp, **np;
@@ -247,14 +260,15 @@ static struct tproc *tproc_new(struct session *s, struct pyproc *p, uint32_t ppi
 }
 
 /* Build @tp's report now (it exited, or the window closed), then let it go. */
-static void tproc_finish(struct session *s, struct tproc *tp, bool exited)
+static void tproc_finish(struct trace_session *s, struct tproc *tp, bool exited)
 {
 	int err;
 
 	if (!tp->live)
 		return;
 	tp->live = false;
-	if (exited && tp == s->procs[0] && !tp->execd)
+	/* `run`'s command ending is how tracing normally ends: no warning */
+	if (exited && tp == s->procs[0] && !tp->execd && !s->o->child_status)
 		p_warn("process %d exited during tracing; reporting what was collected%s",
 		       tp->p->pid, s->o->children ? " (its descendants are still traced)" : "");
 	tp->an.target_exited = exited;
@@ -274,7 +288,7 @@ static void tproc_finish(struct session *s, struct tproc *tp, bool exited)
 }
 
 /* Forget @tp (not procs[0]): it has nothing to report. */
-static void tproc_drop(struct session *s, struct tproc *tp)
+static void tproc_drop(struct trace_session *s, struct tproc *tp)
 {
 	size_t i;
 
@@ -291,7 +305,7 @@ static void tproc_drop(struct session *s, struct tproc *tp)
 	free(tp);
 }
 
-static void add_pending(struct session *s, uint32_t pid, uint32_t ppid)
+static void add_pending(struct trace_session *s, uint32_t pid, uint32_t ppid)
 {
 	struct pending *pd = find_pending(s, pid), *np;
 	char path[64];
@@ -323,7 +337,7 @@ static void add_pending(struct session *s, uint32_t pid, uint32_t ppid)
  * found like exec'd ones (depth first; bounded, a hostile tree cannot make
  * us loop).
  */
-static void add_existing_descendants(struct session *s, uint32_t pid, int depth)
+static void add_existing_descendants(struct trace_session *s, uint32_t pid, int depth)
 {
 	char path[96], tids[64][16];
 	struct dirent *de;
@@ -362,17 +376,24 @@ static void add_existing_descendants(struct session *s, uint32_t pid, int depth)
 
 static void on_event(const struct ht_event *e, void *ctx)
 {
-	struct session *s = ctx;
+	struct trace_session *s = ctx;
 	struct tproc *tp = find_live(s, e->key.pid);
 
-	if (tp)
-		analyze__on_event(&tp->an, e);
+	s->events++;
+	if (!tp)
+		return;
+	if (e->type == HT_EV_STALL) {
+		s->stalls++;
+		if (e->dur_ns > s->longest_stall_ns)
+			s->longest_stall_ns = e->dur_ns;
+	}
+	analyze__on_event(&tp->an, e);
 }
 
 /* Forks, execs and exits are handled after the poll, in order. */
 static void on_process(const struct ht_event *e, void *ctx)
 {
-	struct session *s = ctx;
+	struct trace_session *s = ctx;
 	struct ht_event *nq;
 
 	if (s->nr_q == s->cap_q) {
@@ -389,7 +410,7 @@ static void on_process(const struct ht_event *e, void *ctx)
 	s->q[s->nr_q++] = *e;
 }
 
-static void on_proc_fork(struct session *s, const struct ht_event *e)
+static void on_proc_fork(struct trace_session *s, const struct ht_event *e)
 {
 	uint32_t pid = e->key.pid, ppid = e->wk_pid;
 	struct tproc *parent = find_live(s, ppid), *tp;
@@ -424,7 +445,7 @@ static void on_proc_fork(struct session *s, const struct ht_event *e)
 	p_info("tracing child process %u of %u (forked, Python %s)", pid, ppid, tp->p->version);
 }
 
-static void on_proc_exec(struct session *s, const struct ht_event *e)
+static void on_proc_exec(struct trace_session *s, const struct ht_event *e)
 {
 	uint32_t pid = e->key.pid, ppid = 0;
 	struct tproc *tp = find_live(s, pid);
@@ -457,7 +478,7 @@ static void on_proc_exec(struct session *s, const struct ht_event *e)
 	add_pending(s, pid, ppid);
 }
 
-static void on_proc_exit(struct session *s, const struct ht_event *e)
+static void on_proc_exit(struct trace_session *s, const struct ht_event *e)
 {
 	uint32_t pid = e->key.pid;
 	struct tproc *tp = find_live(s, pid);
@@ -472,7 +493,7 @@ static void on_proc_exit(struct session *s, const struct ht_event *e)
 	}
 }
 
-static void handle_process_events(struct session *s)
+static void handle_process_events(struct trace_session *s)
 {
 	for (size_t i = 0; i < s->nr_q; i++) {
 		switch (s->q[i].type) {
@@ -508,7 +529,7 @@ static bool interp_ready(const struct pyproc *p)
 }
 
 /* Try the exec'd descendants again: trace those whose CPython is ready. */
-static void process_pending(struct session *s, uint64_t now)
+static void process_pending(struct trace_session *s, uint64_t now)
 {
 	struct pyproc *p;
 	struct tproc *tp;
@@ -580,17 +601,46 @@ static void check_live_stalls(struct tproc *tp, struct tracer *tr, const struct 
 		    now < t.iter_start + o->alert_ns || al->announced[i] == t.iter_start)
 			continue;
 		al->announced[i] = t.iter_start;
+		progress__erase();
 		analyze__announce_stall(&tp->an, al->tid[i], (now - t.iter_start) / 1e9, stderr);
 	}
 }
 
+/*
+ * `run`: has the command (procs[0], our child) exited?  It is reaped here,
+ * its wait status stored in *child_status; a stop is handed to
+ * child_stopped (which may call trace__sync).
+ */
+static void reap_child(struct trace_session *s)
+{
+	const struct trace_opts *o = s->o;
+	pid_t pid = s->procs[0]->p->pid;
+	int st;
+
+	if (*o->child_status != -1)
+		return;
+	if (waitpid(pid, &st, WNOHANG | (o->child_stopped ? WUNTRACED : 0)) != pid)
+		return;
+	if (WIFSTOPPED(st)) {
+		o->child_stopped(s, st, o->child_ctx);
+		return;
+	}
+	*o->child_status = st;
+	/* its exit event may still be in the ring buffer: read it (and what came before) first */
+	tracer__poll(s->tr, 0);
+	handle_process_events(s);
+	tproc_finish(s, s->procs[0], true);
+}
+
 /* After each poll: process events, descendants, live stalls, exits.  false: stop tracing. */
-static bool session_round(struct session *s)
+static bool session_round(struct trace_session *s)
 {
 	const struct trace_opts *o = s->o;
 	bool any_live = false;
 	size_t i;
 
+	if (o->child_status)
+		reap_child(s);
 	handle_process_events(s);
 	if (s->nr_pend)
 		process_pending(s, clock_ns(CLOCK_MONOTONIC));
@@ -622,8 +672,11 @@ static bool session_round(struct session *s)
 			}
 			check_live_stalls(tp, s->tr, o, clock_ns(CLOCK_MONOTONIC));
 		}
-		/* an exit event lost (ring buffer full) must not keep a process forever */
-		if (target_gone(tp->p->pid)) {
+		/*
+		 * an exit event lost (ring buffer full) must not keep a process
+		 * forever; `run`'s command is reaped above instead
+		 */
+		if (!(o->child_status && tp == s->procs[0]) && target_gone(tp->p->pid)) {
 			tproc_finish(s, tp, true);
 			continue;
 		}
@@ -633,7 +686,7 @@ static bool session_round(struct session *s)
 	return any_live || s->nr_pend;
 }
 
-static void session_free(struct session *s)
+static void session_free(struct trace_session *s)
 {
 	for (size_t i = 0; i < s->nr_procs; i++) {
 		struct tproc *tp = s->procs[i];
@@ -655,7 +708,7 @@ static void session_free(struct session *s)
 }
 
 /* The root's report with its descendants' in it; the session keeps nothing. */
-static int assemble(struct session *s, struct report *rep)
+static int assemble(struct trace_session *s, struct report *rep)
 {
 	struct tproc *root = s->procs[0];
 	size_t i, n = 0;
@@ -703,17 +756,20 @@ static int apply_focus(const char *pattern, struct report *rep)
 	return err;
 }
 
-int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct report *rep)
+struct trace_session *trace__open(const struct trace_opts *opts)
 {
 	struct tracer_opts topts = {};
-	struct session s = { .o = opts };
-	struct pyproc *rootp = NULL;
-	struct tproc *root;
-	uint64_t start, deadline;
+	struct trace_session *s;
 	int err;
 
-	memset(rep, 0, sizeof(*rep));
-	/* Load the BPF programs and tell them about the target */
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		p_err("out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->o = opts;
+	/* Load the BPF programs (nothing attached yet) */
 	topts.min_block_ns = opts->min_block_ns;
 	topts.max_frames = opts->max_frames;
 	topts.stall_ns = opts->stall_ns ? opts->stall_ns : 100000000ULL;
@@ -721,86 +777,168 @@ int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct rep
 	topts.sample_hz = opts->sample_hz;
 	topts.on_event = on_event;
 	topts.on_process = on_process;
-	topts.ctx = &s;
-	s.tr = tracer__new(&topts);
-	if (!s.tr)
-		return -errno;
+	topts.ctx = s;
+	s->tr = tracer__new(&topts);
+	if (!s->tr) {
+		err = errno;
+		free(s);
+		errno = err;
+		return NULL;
+	}
+	return s;
+}
+
+int trace__start(struct trace_session *s, const struct pyproc *p)
+{
+	const struct trace_opts *opts = s->o;
+	struct pyproc *rootp;
+	struct tproc *root;
+	int err;
+
+	if (s->nr_procs)
+		return -EBUSY;
+	/* Tell the BPF programs about the target */
 	rootp = malloc(sizeof(*rootp));
 	if (!rootp) {
-		err = -ENOMEM;
-		goto cleanup;
+		p_err("out of memory");
+		return -ENOMEM;
 	}
 	*rootp = *p;
-	root = tproc_new(&s, rootp, 0, &err);
+	root = tproc_new(s, rootp, 0, &err);
 	if (!root) {
 		p_err("cannot read process %d: %s", p->pid, strerror(-err));
-		goto cleanup;
+		return err;
 	}
-	err = tracer__add_process(s.tr, p);
+	err = tracer__add_process(s->tr, p);
 	if (err) {
 		p_err("cannot trace process %d: unusable interpreter layout (%s)", p->pid,
 		      strerror(-err));
-		goto cleanup;
+		return err;
 	}
 	if (opts->children) {
-		err = tracer__follow(s.tr, p->pid);
+		err = tracer__follow(s->tr, p->pid);
 		if (err) {
 			p_err("cannot follow the children of process %d: %s", p->pid, strerror(-err));
-			goto cleanup;
+			return err;
 		}
 	}
 	/* asyncio's task layout (3.14+), if the module is loaded already */
 	analyze__tick(&root->an);
 
-	/* Attach and trace */
-	err = tracer__attach(s.tr);
+	/* Attach */
+	err = tracer__attach(s->tr);
 	if (err)
-		goto cleanup;
+		return err;
+	s->started = true;
 	if (opts->children)
-		add_existing_descendants(&s, p->pid, 0);
-	root->an.start_mono_ns = start = clock_ns(CLOCK_MONOTONIC);
+		add_existing_descendants(s, p->pid, 0);
+	root->an.start_mono_ns = s->start_mono_ns = clock_ns(CLOCK_MONOTONIC);
 	root->an.start_unix_ns = clock_ns(CLOCK_REALTIME);
-	deadline = opts->duration_ns ? start + opts->duration_ns : 0;
 	/* Scripts (and the tests) wait for this line: tracing is live from here. */
 	if (!opts->quiet)
 		fprintf(stderr, "hangtrace: tracing process %d (Python %s)%s%s\n", p->pid, p->version,
 			opts->children ? " and its descendants" : "",
-			opts->duration_ns ? "" : ", Ctrl-C to stop");
+			opts->duration_ns || opts->child_status ? "" : ", Ctrl-C to stop");
+	return 0;
+}
+
+static void show_progress(struct trace_session *s, uint64_t now)
+{
+	struct progress_counts c = {};
+	struct ht_stats st;
+
+	tracer__stats(s->tr, &st);
+	c.elapsed_ns = now - s->start_mono_ns;
+	c.stalls = s->stalls;
+	c.longest_stall_ns = s->longest_stall_ns;
+	c.events = s->events;
+	c.lost = st.ringbuf_full + st.samples_lost + st.agg_full + st.stacks_full + st.threads_full;
+	progress__show(&c);
+}
+
+void trace__sync(struct trace_session *s)
+{
+	tracer__poll(s->tr, 0);
+	handle_process_events(s);
+	for (size_t i = 0; i < s->nr_procs; i++)
+		if (s->procs[i]->live)
+			analyze__prime_all(&s->procs[i]->an);
+}
+
+int trace__finish(struct trace_session *s, struct report *rep)
+{
+	const struct trace_opts *opts = s->o;
+	uint64_t deadline, last_progress = 0;
+	int err = 0;
+
+	memset(rep, 0, sizeof(*rep));
+	if (!s->started)
+		return -EINVAL;
+	deadline = opts->duration_ns ? s->start_mono_ns + opts->duration_ns : 0;
+	if (opts->progress)
+		progress__enable();	/* draws nothing unless stderr is a terminal */
 
 	while (!*opts->stop) {
-		int wait_ms = s.nr_pend ? 20 : 100;	/* find exec'd children early */
+		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+		int wait_ms = s->nr_pend ? 20 : 100;	/* find exec'd children early */
 
 		if (deadline) {
-			uint64_t now = clock_ns(CLOCK_MONOTONIC);
-
 			if (now >= deadline)
 				break;
 			if (deadline - now < (uint64_t)wait_ms * 1000000ULL)
 				wait_ms = (deadline - now) / 1000000 + 1;
 		}
-		err = tracer__poll(s.tr, wait_ms);
+		if (now >= last_progress + 250000000ULL) {
+			show_progress(s, now);
+			last_progress = now;
+		}
+		err = tracer__poll(s->tr, wait_ms);
 		if (err < 0) {
 			p_err("reading events failed: %s", strerror(-err));
-			goto cleanup;
+			goto out;
 		}
 		err = 0;
-		if (!session_round(&s))
+		if (!session_round(s))
 			break;	/* nothing left to trace */
 	}
 	/* Drain what is left, then build the reports and stop collecting */
-	tracer__poll(s.tr, 0);
-	handle_process_events(&s);
-	for (size_t i = 0; i < s.nr_procs; i++)
-		tproc_finish(&s, s.procs[i], false);
-	tracer__detach(s.tr);
-	err = assemble(&s, rep);
+	progress__disable();
+	tracer__poll(s->tr, 0);
+	handle_process_events(s);
+	for (size_t i = 0; i < s->nr_procs; i++)
+		tproc_finish(s, s->procs[i], false);
+	tracer__detach(s->tr);
+	err = assemble(s, rep);
 	if (!err && opts->focus)
 		err = apply_focus(opts->focus, rep);
 	if (err)
 		p_err("building the report failed: %s", strerror(-err));
+out:
+	progress__disable();
+	return err;
+}
 
-cleanup:
-	session_free(&s);
-	tracer__free(s.tr);
+void trace__close(struct trace_session *s)
+{
+	if (!s)
+		return;
+	session_free(s);
+	tracer__free(s->tr);
+	free(s);
+}
+
+int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct report *rep)
+{
+	struct trace_session *s;
+	int err;
+
+	memset(rep, 0, sizeof(*rep));
+	s = trace__open(opts);
+	if (!s)
+		return -errno;
+	err = trace__start(s, p);
+	if (!err)
+		err = trace__finish(s, rep);
+	trace__close(s);
 	return err;
 }

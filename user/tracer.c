@@ -547,6 +547,11 @@ int tracer__task_info(struct tracer *tr, pid_t pid, struct ht_task_info **out, s
 	return taskiter__collect(tr->iter_link, out, n);
 }
 
+void tracer__stats(struct tracer *tr, struct ht_stats *out)
+{
+	*out = tr->skel->bss->stats;
+}
+
 int tracer__thread(struct tracer *tr, uint32_t tid, struct ht_thread *out)
 {
 	__u32 key = tid;

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """--children: descendants forked or spawned after attach, traced with their own
 reports (multiprocessing fork/spawn/forkserver, subprocess, uvicorn --workers);
---focus; and no children without --children.
+--focus; no children without --children; and `hangtrace run --children`.
 
 Every process is started in its own session and killed by pid at the end:
 each descendant found under /proc, then the process group.
@@ -559,3 +559,64 @@ def test_uvicorn_workers_html_timeline(procs, tmp_path, chromium):
                for r in rows), rows
     # no other process stalled: every bar is the worker's
     assert all(b["pid"] == w for b in bars), bars
+
+
+RUN_POOL = TARGETS / "run_pool.py"
+
+
+class RunFamily:
+    """`hangtrace run ARGS -- CMD` in its own session; kill() kills the
+    command's descendants, the command, then hangtrace, by pid."""
+
+    def __init__(self, args, cmd):
+        self.p = subprocess.Popen([HANGTRACE, "run"] + args + ["--"] + cmd,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, start_new_session=True)
+        self.pid = self.p.pid
+        self.out = _Lines(self.p.stdout)
+        self.err = _Lines(self.p.stderr)
+
+    def send(self, word):
+        self.p.stdin.write(word + "\n")
+        self.p.stdin.flush()
+
+    def kill(self):
+        # the command first: hangtrace killed first would continue a held command
+        for pid in descendants(self.pid) + [self.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.p.wait(timeout=30)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_run_children_pool(procs, tmp_path, method):
+    """`hangtrace run --children -- python run_pool.py`: the pool's worker
+    naps at children.py's @child_nap line; it has its own report, the
+    command's report does not have the nap, and run exits with the command's
+    status once the command (and its workers) ended."""
+    py = debian()
+    out = tmp_path / "r.json"
+    r = RunFamily(["--children", "-v", "--format", "json", "-o", str(out)],
+                  py.argv + [str(RUN_POOL), method, str(NAP)])
+    procs.append(r)
+    cmd_pid = json.loads(r.out.wait_for("READY ", 60)[len("READY "):])["pid"]
+    worker = json.loads(r.out.wait_for("WORKER ", 60)[len("WORKER "):])["pid"]
+    # a forked worker is traced from its first instruction; a spawned one once found
+    wait_traced(r, worker, "found" if method == "spawn" else "forked")
+    r.send("nap")
+    done = json.loads(r.out.wait_for("DONE ", 120)[len("DONE "):])
+    assert done["pid"] == worker
+    assert r.p.wait(timeout=120) == 0, "".join(r.err.all)
+    report = json.loads(out.read_text())
+    assert report["target"]["pid"] == cmd_pid
+    assert report["target"]["exited"] is True
+    proc = process(report, worker)
+    check_nap(proc, done)
+    assert proc["target"]["ppid"] != 0
+    assert proc["target"]["exited"] is True
+    assert proc["target"]["python"] == report["target"]["python"]
+    assert not blockers_in(report, "nap_in_child")
+    # the command's exit is the normal end of `run`: no "exited during tracing"
+    assert not [l for l in r.err.all if "exited during tracing; reporting" in l], r.err.all
