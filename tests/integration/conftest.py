@@ -231,7 +231,9 @@ def blockers_with(report, function, tid=None):
 
 def summary(report):
     """One line per thread and blocker: what a failed assertion needs to show."""
-    lines = ["thread %(tid)d %(name)s python=%(python)s" % t for t in report["threads"]]
+    lines = ["thread %d %s python=%s on=%.3fs idle=%.3fs off=%s" % (
+        t["tid"], t["name"], t["python"], t["on_cpu_s"], t["idle_s"],
+        {k: v for k, v in t["off_cpu_by_reason_s"].items() if v}) for t in report["threads"]]
     for b in report["blockers"]:
         lines.append("  blocker tid %d %s/%s %s %.3fs x%d still=%s stack=%s" % (
             b["tid"], b["kind"], b["reason"], b.get("syscall"), b["total_s"], b["count"],
