@@ -3,8 +3,10 @@
 # Idempotent: only calls apt-get when something is missing.
 set -eu
 pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libjson-c-dev
+ libmicrohttpd-dev libcurl4-openssl-dev
  python3 python3-pytest libbpf-tools binutils
- python3-fastapi python3-uvicorn python3-eventlet python3-gevent python3-uvloop python3-requests"
+ python3-fastapi python3-uvicorn python3-eventlet python3-gevent python3-uvloop python3-requests
+ prometheus golang-go"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

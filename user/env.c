@@ -21,6 +21,7 @@ static const char doc[] =
 	"\n"
 	"USAGE: hangtrace -p PID [-d SECONDS] [--min-block MS] [--format text|json|folded] [-o FILE]\n"
 	"       hangtrace dump -p PID [--format text|json] [-o FILE] [--trace SECONDS]\n"
+	"       hangtrace agent [--metrics-addr HOST:PORT] [--events FILE] [--profile-dir DIR] ...\n"
 	"\n"
 	"Traces every thread of a running CPython process (3.6-3.15) with BPF and reports\n"
 	"its off-CPU time by Python stack, blocking reason (lock, gil, sleep, socket, io,\n"

@@ -17,6 +17,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "agent.h"
 #include "cli.h"
 #include "dump.h"
 #include "env.h"
@@ -56,6 +57,9 @@ int main(int argc, char **argv)
 	/* hangtrace dump ...: a snapshot of a hung process (user/dump.c) */
 	if (argc > 1 && !strcmp(argv[1], "dump"))
 		return cmd_dump(argc - 1, argv + 1);
+	/* hangtrace agent ...: every CPython of the host, always on (user/agent.c) */
+	if (argc > 1 && !strcmp(argv[1], "agent"))
+		return cmd_agent(argc - 1, argv + 1);
 
 	argp_err_exit_status = 2;
 	err = env__parse(argc, argv, &env);

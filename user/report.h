@@ -130,4 +130,8 @@ int report__write_text(const struct report *r, FILE *f);
 int report__write_json(const struct report *r, FILE *f);
 int report__write_folded(const struct report *r, FILE *f);
 
+/* report__json_blocker - blocker @b as the JSON report's "blockers" entry (json-c object). */
+struct json_object;
+struct json_object *report__json_blocker(const struct rblocker *b);
+
 #endif

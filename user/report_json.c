@@ -91,6 +91,11 @@ static json_object *jblocker(const struct rblocker *b)
 	return o;
 }
 
+json_object *report__json_blocker(const struct rblocker *b)
+{
+	return jblocker(b);
+}
+
 int report__write_json(const struct report *r, FILE *f)
 {
 	json_object *root = json_object_new_object(), *t, *w, *arr, *th, *by, *lost;

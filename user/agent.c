@@ -1,0 +1,1116 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * `hangtrace agent`: the command line, the lifecycle and the loop.
+ *
+ * One BPF session for the whole host.  Processes are found by a /proc scan at
+ * start and then as they exec (the tracer's exec notification: every process
+ * is followed, so its children's forks, execs and exits are reported), with a
+ * slow rescan as a safety net.  Every --flush-interval each process's report
+ * is built (analyze.c: the same model as `hangtrace -p`): new stalls become
+ * JSON lines and histogram samples, off-CPU time by reason feeds the
+ * counters.  Every --profile-interval the window closes: profiles are written
+ * and pushed, and the aggregates start again, so memory stays bounded.
+ * Signals arrive on a signalfd and are handled in the loop.
+ */
+#include <argp.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+#include <curl/curl.h>
+
+#include "agent.h"
+#include "analyze.h"
+#include "cli.h"
+#include "env.h"
+#include "ksyms.h"
+#include "log.h"
+#include "output.h"
+#include "pyproc.h"
+#include "report.h"
+#include "strmap.h"
+#include "tracer.h"
+
+/* --- command line ------------------------------------------------------- */
+
+struct agent_env {
+	const char *metrics_addr;	/* NULL or "none": no endpoint */
+	const char *events;		/* NULL: none; "-": stdout */
+	const char *profile_dir;
+	uint64_t profile_ns;
+	unsigned int profile_keep;
+	uint64_t profile_max_age_s;
+	const char *pyroscope;
+	unsigned int push_queue;
+	uint64_t push_timeout_ns;
+	uint64_t flush_ns;
+	uint64_t rescan_ns;
+	uint64_t min_block_ns;
+	uint64_t stall_ns;
+	uint32_t sample_hz;
+	uint32_t max_frames;
+	unsigned int max_procs;
+	unsigned int max_services;
+	unsigned int max_events;
+	struct agent_filter include, exclude;
+	int verbose;
+	bool quiet;
+};
+
+static const char agent_doc[] =
+	"hangtrace agent: every CPython process of the host, always on.\n"
+	"\n"
+	"USAGE: hangtrace agent [--metrics-addr HOST:PORT] [--events FILE|-]\n"
+	"                       [--profile-dir DIR] [--pyroscope URL] [--include PAT] [--exclude PAT]\n"
+	"\n"
+	"Traces every CPython process (3.6-3.15, in containers too) that runs or starts\n"
+	"while it runs, with one BPF session.  Serves Prometheus metrics (event-loop\n"
+	"stall histogram, off-CPU seconds by reason, GIL waits, losses, its own CPU and\n"
+	"memory), writes one JSON line per event-loop stall (blocker stack, reason,\n"
+	"waker, hint), and writes/pushes off- and on-CPU profiles every interval.\n"
+	"SIGTERM/SIGINT flush and exit; SIGHUP reopens the events file.  Needs root.\n"
+	"\n"
+	"PATTERNS: exe:REGEX, cmdline:REGEX, cgroup:REGEX, or a bare REGEX (command line).\n"
+	"\n"
+	"EXAMPLES:\n"
+	"    hangtrace agent                                   # metrics on 127.0.0.1:9464\n"
+	"    hangtrace agent --events /var/log/hangtrace/stalls.jsonl\n"
+	"    hangtrace agent --profile-dir /var/lib/hangtrace --pyroscope http://pyroscope:4040\n"
+	"    hangtrace agent --include 'cgroup:payments' --exclude 'cmdline:pytest'\n";
+
+enum {
+	OPT_METRICS_ADDR = 1000,
+	OPT_EVENTS,
+	OPT_PROFILE_DIR,
+	OPT_PROFILE_INTERVAL,
+	OPT_PROFILE_KEEP,
+	OPT_PROFILE_MAX_AGE,
+	OPT_PYROSCOPE,
+	OPT_PUSH_QUEUE,
+	OPT_PUSH_TIMEOUT,
+	OPT_FLUSH,
+	OPT_RESCAN,
+	OPT_MIN_BLOCK,
+	OPT_STALL,
+	OPT_SAMPLE_HZ,
+	OPT_MAX_FRAMES,
+	OPT_MAX_PROCS,
+	OPT_MAX_SERVICES,
+	OPT_MAX_EVENTS,
+	OPT_INCLUDE,
+	OPT_EXCLUDE,
+};
+
+static const struct argp_option agent_opts[] = {
+	{ NULL, 0, NULL, OPTION_DOC, "Outputs (any combination):", 1 },
+	{ "metrics-addr", OPT_METRICS_ADDR, "HOST:PORT", 0,
+	  "Serve Prometheus metrics at http://HOST:PORT/metrics (default 127.0.0.1:9464; 'none': off)", 1 },
+	{ "events", OPT_EVENTS, "FILE", 0, "Append one JSON line per stall to FILE ('-': stdout)", 1 },
+	{ "profile-dir", OPT_PROFILE_DIR, "DIR", 0, "Write a folded profile per process every interval into DIR", 1 },
+	{ "profile-interval", OPT_PROFILE_INTERVAL, "SECONDS", 0, "Profile window (default 60)", 1 },
+	{ "profile-keep", OPT_PROFILE_KEEP, "N", 0, "Keep at most N profile files in DIR (default 1000)", 1 },
+	{ "profile-max-age", OPT_PROFILE_MAX_AGE, "SECONDS", 0, "Remove profile files older than this (default 86400; 0: never)", 1 },
+	{ "pyroscope", OPT_PYROSCOPE, "URL", 0, "Push profiles to this Pyroscope server (URL/ingest)", 1 },
+	{ "pyroscope-queue", OPT_PUSH_QUEUE, "N", 0, "Profiles waiting to be pushed, at most (default 64)", 1 },
+	{ "pyroscope-timeout", OPT_PUSH_TIMEOUT, "SECONDS", 0, "Per push attempt (default 5)", 1 },
+	{ NULL, 0, NULL, OPTION_DOC, "Which processes:", 2 },
+	{ "include", OPT_INCLUDE, "PATTERN", 0, "Trace only processes matching one of these (repeatable)", 2 },
+	{ "exclude", OPT_EXCLUDE, "PATTERN", 0, "Never trace processes matching this (repeatable)", 2 },
+	{ NULL, 0, NULL, OPTION_DOC, "Tracing and limits:", 3 },
+	{ "flush-interval", OPT_FLUSH, "SECONDS", 0, "Build reports, emit stalls and update metrics this often (default 2)", 3 },
+	{ "rescan-interval", OPT_RESCAN, "SECONDS", 0, "Rescan /proc this often, besides exec notifications (default 10)", 3 },
+	{ "min-block", OPT_MIN_BLOCK, "MS", 0, "Blocks shorter than this are only summed (default 1)", 3 },
+	{ "stall", OPT_STALL, "MS", 0, "A loop iteration this long is a stall (default 100)", 3 },
+	{ "sample-hz", OPT_SAMPLE_HZ, "HZ", 0, "On-CPU samples per second per CPU; 0: off (default 49)", 3 },
+	{ "max-frames", OPT_MAX_FRAMES, "N", 0, "Python frames kept per stack, 1-128 (default 64)", 3 },
+	{ "max-processes", OPT_MAX_PROCS, "N", 0, "Processes traced at once, at most (default 256)", 3 },
+	{ "max-services", OPT_MAX_SERVICES, "N", 0, "Distinct service label sets, at most (default 200)", 3 },
+	{ "max-events", OPT_MAX_EVENTS, "N", 0, "Timeline events kept per process per window (default 65536)", 3 },
+	{ "quiet", 'q', NULL, 0, "Nothing on stderr but warnings and errors", 4 },
+	{ "verbose", 'v', NULL, 0, "More diagnostics; -vv adds libbpf debug output", 4 },
+	{},
+};
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static error_t agent_parse_arg(int key, char *arg, struct argp_state *state)
+{
+	struct agent_env *env = state->input;
+	unsigned int u;
+	uint64_t ns;
+
+	switch (key) {
+	case OPT_METRICS_ADDR:
+		env->metrics_addr = arg;
+		break;
+	case OPT_EVENTS:
+		env->events = arg;
+		break;
+	case OPT_PROFILE_DIR:
+		env->profile_dir = arg;
+		break;
+	case OPT_PYROSCOPE:
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+			argp_error(state, "--pyroscope wants an http:// or https:// URL, not '%s'", arg);
+		env->pyroscope = arg;
+		break;
+	case OPT_PROFILE_INTERVAL:
+	case OPT_FLUSH:
+	case OPT_RESCAN:
+	case OPT_PUSH_TIMEOUT:
+		if (parse_duration(arg, 1000000000ULL, &ns) || ns < 100000000ULL)
+			argp_error(state, "bad duration '%s' (at least 100ms; 2, 2.5, 500ms, 1m)", arg);
+		if (key == OPT_PROFILE_INTERVAL)
+			env->profile_ns = ns;
+		else if (key == OPT_FLUSH)
+			env->flush_ns = ns;
+		else if (key == OPT_RESCAN)
+			env->rescan_ns = ns;
+		else
+			env->push_timeout_ns = ns;
+		break;
+	case OPT_PROFILE_MAX_AGE:
+		if (parse_duration(arg, 1000000000ULL, &ns))
+			argp_error(state, "bad duration '%s'", arg);
+		env->profile_max_age_s = ns / 1000000000ULL;
+		break;
+	case OPT_MIN_BLOCK:
+	case OPT_STALL:
+		if (parse_duration(arg, 1000000ULL, &ns) || !ns)
+			argp_error(state, "bad duration '%s' (milliseconds, or 250us, 2s)", arg);
+		if (key == OPT_MIN_BLOCK)
+			env->min_block_ns = ns;
+		else
+			env->stall_ns = ns;
+		break;
+	case OPT_SAMPLE_HZ:
+		if (parse_uint(arg, 0, 10000, &env->sample_hz))
+			argp_error(state, "bad --sample-hz '%s' (0-10000)", arg);
+		break;
+	case OPT_MAX_FRAMES:
+		if (parse_uint(arg, 1, HT_MAX_PY_FRAMES, &env->max_frames))
+			argp_error(state, "bad --max-frames '%s' (1-%d)", arg, HT_MAX_PY_FRAMES);
+		break;
+	case OPT_PROFILE_KEEP:
+	case OPT_MAX_PROCS:
+	case OPT_MAX_SERVICES:
+	case OPT_MAX_EVENTS:
+	case OPT_PUSH_QUEUE:
+		if (parse_uint(arg, 1, 10000000, &u))
+			argp_error(state, "bad number '%s'", arg);
+		if (key == OPT_PROFILE_KEEP)
+			env->profile_keep = u;
+		else if (key == OPT_MAX_PROCS)
+			env->max_procs = u;
+		else if (key == OPT_MAX_SERVICES)
+			env->max_services = u;
+		else if (key == OPT_MAX_EVENTS)
+			env->max_events = u;
+		else
+			env->push_queue = u;
+		break;
+	case OPT_INCLUDE:
+		if (agent_filter__add(&env->include, arg))
+			argp_failure(state, 2, 0, "bad --include");
+		break;
+	case OPT_EXCLUDE:
+		if (agent_filter__add(&env->exclude, arg))
+			argp_failure(state, 2, 0, "bad --exclude");
+		break;
+	case 'q':
+		env->quiet = true;
+		break;
+	case 'v':
+		env->verbose++;
+		break;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s'", arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+/* --- the processes ------------------------------------------------------ */
+
+struct aproc {
+	pid_t pid;
+	uint64_t starttime;
+	struct pyproc *py;
+	struct analyze an;
+	bool an_ok;
+	struct agent_ident id;
+	struct agent_service *svc;
+	uint64_t last_reason_ns[HT_R_MAX];
+	uint64_t last_dropped;		/* timeline drops already counted */
+	struct strmap *emitted;		/* stalls already written this window: (tid, start) */
+	uint64_t window_unix_ns;
+};
+
+/* A process seen by the scan that is not (or not yet) traced. */
+struct seen {
+	uint64_t starttime;
+	int tries;			/* discovery attempts that failed for a retryable reason */
+	bool rejected;			/* not CPython, filtered out, or unsupported: leave it */
+};
+
+/* An exec'd process to look at again once its interpreter is up. */
+struct pending {
+	pid_t pid;
+	uint64_t at_ns;			/* CLOCK_MONOTONIC */
+	int tries;
+};
+
+struct agent {
+	struct agent_env *env;
+	struct tracer *tr;
+	struct ksyms *ks;
+	struct agent_metrics m;
+	struct agent_events ev;
+	bool events_on;
+	struct agent_push *push;
+	struct aproc **procs;
+	size_t nr_procs;
+	struct aproc *last;		/* the last event's process: events come in runs */
+	struct strmap *seen;		/* pid -> struct seen, rebuilt by every scan */
+	struct pending pend[256];
+	int nr_pend;
+	uint64_t window_mono_ns, window_unix_ns;
+	pid_t self;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static uint64_t unix_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static struct aproc *find_proc(struct agent *ag, uint32_t pid)
+{
+	size_t i;
+
+	if (ag->last && ag->last->pid == (pid_t)pid)
+		return ag->last;
+	for (i = 0; i < ag->nr_procs; i++)
+		if (ag->procs[i]->pid == (pid_t)pid)
+			return ag->last = ag->procs[i];
+	return NULL;
+}
+
+/* (Re)start @ap's analysis at the current window. */
+static int proc_analysis_start(struct agent *ag, struct aproc *ap)
+{
+	int err;
+
+	if (ap->an_ok) {
+		ap->an.ks = NULL;	/* shared: the agent's */
+		analyze__fini(&ap->an);
+		ap->an_ok = false;
+	}
+	strmap__free(ap->emitted);
+	ap->emitted = strmap__new();
+	if (!ap->emitted)
+		return -ENOMEM;
+	err = analyze__init(&ap->an, ap->py, ag->tr);
+	if (err) {
+		analyze__fini(&ap->an);
+		return err;
+	}
+	ap->an_ok = true;
+	ap->an.min_block_ns = ag->env->min_block_ns;
+	ap->an.max_frames = ag->env->max_frames;
+	ap->an.stall_ns = ag->env->stall_ns;
+	ap->an.sample_hz = ag->env->sample_hz;
+	ap->an.tl.max = ag->env->max_events;
+	ap->an.start_mono_ns = mono_ns();
+	ap->an.start_unix_ns = ap->window_unix_ns = unix_ns();
+	ap->last_dropped = 0;
+	return 0;
+}
+
+static void proc_free(struct agent *ag, struct aproc *ap)
+{
+	if (!ap)
+		return;
+	if (ap->an_ok) {
+		ap->an.ks = NULL;
+		analyze__fini(&ap->an);
+	}
+	(void)ag;
+	strmap__free(ap->emitted);
+	free(ap->py);
+	free(ap);
+}
+
+static void cap_hit(struct agent *ag, enum agent_cap cap, const char *fmt, unsigned long v)
+{
+	pthread_mutex_lock(&ag->m.lock);
+	if (!ag->m.caps_hit[cap]++)
+		p_warn(fmt, v);
+	pthread_mutex_unlock(&ag->m.lock);
+}
+
+/* Start tracing @py (taken): 0, or -errno (@py freed). */
+static int proc_add(struct agent *ag, struct pyproc *py, const struct agent_procinfo *pi)
+{
+	struct aproc *ap = NULL, **tmp;
+	int err;
+
+	if (ag->nr_procs >= ag->env->max_procs) {
+		cap_hit(ag, CAP_PROCESSES,
+			"more than %lu CPython processes (--max-processes): the rest are not traced "
+			"(counted in hangtrace_limit_hits_total{limit=\"processes\"})",
+			(unsigned long)ag->env->max_procs);
+		free(py);
+		return -E2BIG;
+	}
+	ap = calloc(1, sizeof(*ap));
+	tmp = realloc(ag->procs, (ag->nr_procs + 1) * sizeof(*tmp));
+	if (!ap || !tmp) {
+		free(ap);
+		free(py);
+		return -ENOMEM;
+	}
+	ag->procs = tmp;
+	ap->pid = py->pid;
+	ap->py = py;
+	ap->starttime = pi->starttime;
+	agent_ident__from(pi, &ap->id);
+	err = proc_analysis_start(ag, ap);
+	if (!err) {
+		err = tracer__add_process(ag->tr, py);
+		if (err == -E2BIG || err == -ENOSPC)
+			cap_hit(ag, CAP_BPF_PROCESSES, "the BPF session is full (%lu processes)",
+				(unsigned long)ag->nr_procs);
+	}
+	if (err) {
+		p_dbg("process %d: cannot trace it: %s", (int)py->pid, strerror(-err));
+		proc_free(ag, ap);
+		return err;
+	}
+	ag->procs[ag->nr_procs++] = ap;
+	pthread_mutex_lock(&ag->m.lock);
+	ap->svc = agent_metrics__service(&ag->m, &ap->id);
+	ap->svc->procs++;
+	ag->m.procs_started++;
+	pthread_mutex_unlock(&ag->m.lock);
+	p_info("tracing process %d (Python %s, %s %s)", (int)py->pid, py->version, ap->id.exe,
+	       ap->id.script);
+	return 0;
+}
+
+/* The seen table: pid -> "starttime tries rejected" (strmap values are strings). */
+static const char *seen_get(struct agent *ag, pid_t pid)
+{
+	return strmap__get(ag->seen, &pid, sizeof(pid));
+}
+
+static void seen_set(struct strmap *m, pid_t pid, const struct seen *s)
+{
+	char buf[64];
+
+	/* strmap values are C strings: encode */
+	snprintf(buf, sizeof(buf), "%llu %d %d", (unsigned long long)s->starttime, s->tries,
+		 s->rejected);
+	strmap__set(m, &pid, sizeof(pid), buf);
+}
+
+static bool seen_decode(const char *v, struct seen *s)
+{
+	unsigned long long st;
+	int tries, rej;
+
+	if (!v || sscanf(v, "%llu %d %d", &st, &tries, &rej) != 3)
+		return false;
+	s->starttime = st;
+	s->tries = tries;
+	s->rejected = rej;
+	return true;
+}
+
+/*
+ * Look at process @pid: traced already, known not to be ours, or a new
+ * CPython to trace.  Returns 1 when it should be looked at again (a young
+ * process whose interpreter may not be up yet), else 0.
+ */
+static int consider(struct agent *ag, pid_t pid, struct strmap *next_seen)
+{
+	struct agent_procinfo pi;
+	struct seen s = {};
+	struct pyproc *py;
+	char why[512];
+	int err, again = 0;
+
+	if (pid == ag->self || find_proc(ag, pid))
+		return 0;
+	if (agent_procinfo__read(pid, &pi))
+		return 0;	/* gone, a kernel thread or a zombie */
+	if (seen_decode(seen_get(ag, pid), &s) && s.starttime == pi.starttime &&
+	    s.rejected) {
+		if (next_seen)
+			seen_set(next_seen, pid, &s);
+		agent_procinfo__free(&pi);
+		return 0;
+	}
+	if (s.starttime != pi.starttime)
+		memset(&s, 0, sizeof(s));
+	s.starttime = pi.starttime;
+	if (!agent__wanted(&ag->env->include, &ag->env->exclude, &pi)) {
+		s.rejected = true;
+		goto out;
+	}
+	py = calloc(1, sizeof(*py));
+	if (!py)
+		goto out;
+	err = pyproc__discover(pid, py, why, sizeof(why));
+	if (err) {
+		free(py);
+		/* a process just exec'd may not have its interpreter up yet */
+		s.rejected = (err == -ENOEXEC || err == -ENOTSUP) || ++s.tries >= 5;
+		if (err == -ENOTSUP)
+			p_info("%s", why);
+		again = !s.rejected;
+		if (!s.rejected)
+			p_dbg("process %d: %s (will look again)", (int)pid, why);
+		goto out;
+	}
+	if (proc_add(ag, py, &pi) == -E2BIG)
+		again = 0;
+out:
+	if (next_seen)
+		seen_set(next_seen, pid, &s);
+	else
+		seen_set(ag->seen, pid, &s);
+	agent_procinfo__free(&pi);
+	return again;
+}
+
+static void follow(struct agent *ag, pid_t pid)
+{
+	/* exec, fork and exit of every process (and its children) reach on_process */
+	if (tracer__follow(ag->tr, pid))
+		p_dbg("cannot follow process %d", (int)pid);
+}
+
+/* Every process in /proc: follow it, and trace it when it is a CPython we want. */
+static void scan(struct agent *ag, bool first)
+{
+	struct strmap *next = strmap__new();
+	struct dirent *de;
+	DIR *d;
+
+	d = opendir("/proc");
+	if (!d || !next) {
+		p_warn("cannot scan /proc: %s", strerror(errno));
+		strmap__free(next);
+		if (d)
+			closedir(d);
+		return;
+	}
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0)
+			continue;
+		if (first)
+			follow(ag, pid);
+		consider(ag, pid, next);
+	}
+	closedir(d);
+	/* forget what is gone: the table holds live pids only */
+	strmap__free(ag->seen);
+	ag->seen = next;
+}
+
+static void pend_add(struct agent *ag, pid_t pid, int tries)
+{
+	/* after exec the interpreter needs a moment: 20 ms, then backing off */
+	static const uint64_t delay_ms[] = { 20, 100, 300, 1000, 3000 };
+	int i;
+
+	if (tries >= (int)(sizeof(delay_ms) / sizeof(delay_ms[0])))
+		return;
+	for (i = 0; i < ag->nr_pend; i++)
+		if (ag->pend[i].pid == pid)
+			break;
+	if (i == ag->nr_pend) {
+		if (ag->nr_pend == (int)(sizeof(ag->pend) / sizeof(ag->pend[0])))
+			return;	/* the rescan finds it */
+		ag->nr_pend++;
+	}
+	ag->pend[i].pid = pid;
+	ag->pend[i].tries = tries;
+	ag->pend[i].at_ns = mono_ns() + delay_ms[tries] * 1000000ULL;
+}
+
+static void pend_run(struct agent *ag)
+{
+	uint64_t now = mono_ns();
+	struct pending p;
+	struct seen s;
+	int i;
+
+	for (i = 0; i < ag->nr_pend;) {
+		if (ag->pend[i].at_ns > now) {
+			i++;
+			continue;
+		}
+		p = ag->pend[i];
+		ag->pend[i] = ag->pend[--ag->nr_pend];
+		/* a fresh exec: whatever was known about the pid is void */
+		if (p.tries == 0) {
+			memset(&s, 0, sizeof(s));
+			seen_set(ag->seen, p.pid, &s);
+		}
+		if (consider(ag, p.pid, NULL))
+			pend_add(ag, p.pid, p.tries + 1);
+	}
+}
+
+/* --- reports, stalls, metrics, profiles --------------------------------- */
+
+static void emit_stalls(struct agent *ag, struct aproc *ap, const struct report *r)
+{
+	struct { uint32_t tid; uint64_t start; } key;
+	size_t i;
+
+	for (i = 0; i < r->nr_stalls; i++) {
+		const struct rstall *st = &r->stalls[i];
+
+		if (st->in_progress)
+			continue;	/* written when it ends */
+		memset(&key, 0, sizeof(key));
+		key.tid = st->tid;
+		key.start = st->start_ns;
+		if (strmap__get(ap->emitted, &key, sizeof(key)))
+			continue;
+		strmap__set(ap->emitted, &key, sizeof(key), "");
+		pthread_mutex_lock(&ag->m.lock);
+		agent_metrics__stall(ap->svc, st->dur_ns);
+		pthread_mutex_unlock(&ag->m.lock);
+		if (!ag->events_on)
+			continue;
+		if (agent_events__stall(&ag->ev, r, i, &ap->id)) {
+			pthread_mutex_lock(&ag->m.lock);
+			if (!ag->m.events_failed++)
+				p_warn("writing a stall event failed: %s (counted in "
+				       "hangtrace_stall_events_failed_total)", strerror(errno));
+			pthread_mutex_unlock(&ag->m.lock);
+		} else {
+			pthread_mutex_lock(&ag->m.lock);
+			ag->m.events_written++;
+			pthread_mutex_unlock(&ag->m.lock);
+		}
+	}
+}
+
+static void count_offcpu(struct agent *ag, struct aproc *ap, const struct report *r)
+{
+	uint64_t cur[HT_R_MAX] = {};
+	size_t i;
+	int k;
+
+	for (i = 0; i < r->nr_threads; i++)
+		for (k = 0; k < HT_R_MAX; k++)
+			cur[k] += r->threads[i].reason_ns[k];
+	pthread_mutex_lock(&ag->m.lock);
+	/* counters only go up: a thread gone (or a window restarted) lowers the sum */
+	for (k = 0; k < HT_R_MAX; k++) {
+		if (cur[k] > ap->last_reason_ns[k])
+			ap->svc->offcpu_ns[k] += cur[k] - ap->last_reason_ns[k];
+		ap->last_reason_ns[k] = cur[k];
+	}
+	ag->m.bpf = r->stats;
+	if (ap->an.tl.dropped > ap->last_dropped) {
+		ag->m.timeline_dropped += ap->an.tl.dropped - ap->last_dropped;
+		ap->last_dropped = ap->an.tl.dropped;
+		if (!ag->m.caps_hit[CAP_EVENTS]++)
+			p_warn("process %d: more than %u timeline events in one window "
+			       "(--max-events): stall blame may miss some (counted in "
+			       "hangtrace_lost_events_total{where=\"timeline_full\"})",
+			       (int)ap->pid, ag->env->max_events);
+	}
+	pthread_mutex_unlock(&ag->m.lock);
+}
+
+/* @ap's report of the window so far, with stalls and counters accounted.  0 or -errno. */
+static int proc_flush(struct agent *ag, struct aproc *ap, bool exited, struct report *r)
+{
+	uint64_t t0 = mono_ns();
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	if (!ap->an_ok)
+		return -EINVAL;
+	ap->an.ks = ag->ks;
+	ap->an.target_exited = exited;
+	err = analyze__report(&ap->an, r);
+	ap->an.ks = NULL;
+	if (err) {
+		report__free(r);
+		p_dbg("process %d: report failed: %s", (int)ap->pid, strerror(-err));
+		return err;
+	}
+	emit_stalls(ag, ap, r);
+	count_offcpu(ag, ap, r);
+	pthread_mutex_lock(&ag->m.lock);
+	ag->m.flush_ns_total += mono_ns() - t0;
+	pthread_mutex_unlock(&ag->m.lock);
+	return 0;
+}
+
+static int write_folded(void *ctx, FILE *f)
+{
+	return report__write_folded(ctx, f);
+}
+
+/* Pyroscope's app name: hangtrace.python{service labels}, values cut to [A-Za-z0-9._-/:]. */
+static void push_name(const struct aproc *ap, char *out, size_t outsz)
+{
+	const char *vals[3] = { ap->id.exe, ap->id.script, ap->id.cgroup };
+	const char *keys[3] = { "exe", "script", "cgroup" };
+	size_t pos;
+	int i;
+
+	pos = snprintf(out, outsz, "hangtrace.python{");
+	for (i = 0; i < 3 && pos < outsz; i++) {
+		const char *s = vals[i];
+
+		pos += snprintf(out + pos, outsz - pos, "%s%s=", i ? "," : "", keys[i]);
+		for (; *s && pos + 2 < outsz; s++) {
+			unsigned char c = *s;
+			bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				  (c >= '0' && c <= '9') || strchr("._-/:", c);
+
+			out[pos++] = ok ? c : '_';
+		}
+		if (!*vals[i] && pos + 2 < outsz)
+			out[pos++] = '_';
+		out[pos] = 0;
+	}
+	if (pos + 2 < outsz) {
+		out[pos++] = '}';
+		out[pos] = 0;
+	}
+}
+
+/* The window's profile of @ap: to --profile-dir and to Pyroscope. */
+static void proc_profile(struct agent *ag, struct aproc *ap, struct report *r)
+{
+	uint64_t until = unix_ns() / 1000000000ULL, from = ap->window_unix_ns / 1000000000ULL;
+	char name[512], *path = NULL, *body = NULL;
+	size_t len = 0;
+	FILE *f;
+	int err;
+
+	if (!r->nr_blockers && !r->nr_samples)
+		return;	/* nothing to show */
+	r->what = WHAT_ALL;
+	if (ag->env->profile_dir) {
+		agent_profile_name(&ap->id, ap->pid, from, name, sizeof(name));
+		if (asprintf(&path, "%s/%s.folded", ag->env->profile_dir, name) < 0)
+			path = NULL;
+		err = path ? output__write_with(path, write_folded, r) : -ENOMEM;
+		pthread_mutex_lock(&ag->m.lock);
+		if (err)
+			ag->m.profiles_failed++;
+		else
+			ag->m.profiles_written++;
+		pthread_mutex_unlock(&ag->m.lock);
+		free(path);
+	}
+	if (ag->push) {
+		f = open_memstream(&body, &len);
+		if (!f)
+			return;
+		report__write_folded(r, f);
+		if (fclose(f)) {
+			free(body);
+			return;
+		}
+		push_name(ap, name, sizeof(name));
+		agent_push__enqueue(ag->push, name, from, until > from ? until : from + 1, body, len);
+	}
+}
+
+/* The process is gone: its last report, its profile, and forget it. */
+static void proc_exit(struct agent *ag, size_t i)
+{
+	struct aproc *ap = ag->procs[i];
+	struct report r;
+
+	if (!proc_flush(ag, ap, true, &r))
+		proc_profile(ag, ap, &r);
+	report__free(&r);
+	tracer__remove_process(ag->tr, ap->pid);
+	pthread_mutex_lock(&ag->m.lock);
+	ap->svc->procs--;
+	ag->m.procs_exited++;
+	pthread_mutex_unlock(&ag->m.lock);
+	p_info("process %d exited", (int)ap->pid);
+	if (ag->last == ap)
+		ag->last = NULL;
+	ag->procs[i] = ag->procs[--ag->nr_procs];
+	proc_free(ag, ap);
+}
+
+/* Every --flush-interval: exits, then each process's window so far. */
+static void flush_all(struct agent *ag)
+{
+	struct report r;
+	size_t i;
+
+	for (i = 0; i < ag->nr_procs;) {
+		struct aproc *ap = ag->procs[i];
+
+		if (agent_procinfo__starttime(ap->pid) != ap->starttime) {
+			proc_exit(ag, i);
+			continue;
+		}
+		if (!proc_flush(ag, ap, false, &r))
+			report__free(&r);
+		i++;
+	}
+}
+
+/* Every --profile-interval (and at exit): profiles, then a new window. */
+static void rotate(struct agent *ag, bool final)
+{
+	struct report r;
+	size_t i;
+	int n;
+
+	for (i = 0; i < ag->nr_procs; i++) {
+		struct aproc *ap = ag->procs[i];
+
+		if (!proc_flush(ag, ap, false, &r))
+			proc_profile(ag, ap, &r);
+		report__free(&r);
+	}
+	if (ag->env->profile_dir) {
+		n = agent_profiles__retain(ag->env->profile_dir, ag->env->profile_max_age_s,
+					   ag->env->profile_keep);
+		pthread_mutex_lock(&ag->m.lock);
+		ag->m.profiles_removed += n;
+		pthread_mutex_unlock(&ag->m.lock);
+	}
+	if (final)
+		return;
+	tracer__reset_aggregates(ag->tr);
+	for (i = 0; i < ag->nr_procs; i++)
+		if (proc_analysis_start(ag, ag->procs[i]))
+			p_warn("process %d: cannot restart its analysis", (int)ag->procs[i]->pid);
+}
+
+/* --- events from BPF ---------------------------------------------------- */
+
+static void on_event(const struct ht_event *e, void *ctx)
+{
+	struct agent *ag = ctx;
+	struct aproc *ap = find_proc(ag, e->key.pid);
+
+	if (ap && ap->an_ok)
+		analyze__on_event(&ap->an, e);
+}
+
+static void on_process(const struct ht_event *e, void *ctx)
+{
+	struct agent *ag = ctx;
+	struct aproc *ap;
+	size_t i;
+
+	switch (e->type) {
+	case HT_EV_EXEC:
+		/* a new image: forget the old one, look for an interpreter soon */
+		for (i = 0; i < ag->nr_procs; i++)
+			if (ag->procs[i]->pid == (pid_t)e->key.pid) {
+				proc_exit(ag, i);
+				break;
+			}
+		pend_add(ag, e->key.pid, 0);
+		break;
+	case HT_EV_FORK:
+		/*
+		 * A traced CPython forked (multiprocessing): the child is traced
+		 * already with its parent's layout; give it its own analysis.
+		 */
+		if (e->wk_flags & HT_FORK_TRACED)
+			pend_add(ag, e->key.pid, 0);
+		break;
+	case HT_EV_EXIT:
+		for (i = 0; i < ag->nr_procs; i++) {
+			ap = ag->procs[i];
+			if (ap->pid == (pid_t)e->key.pid) {
+				proc_exit(ag, i);
+				break;
+			}
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* --- lifecycle ---------------------------------------------------------- */
+
+static int signals_fd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);	/* a closed events pipe is an error, not a death */
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static int setup_outputs(struct agent *ag)
+{
+	struct agent_env *env = ag->env;
+	struct agent_push_opts po = {};
+	struct stat st;
+	int err;
+
+	if (env->events) {
+		err = agent_events__open(&ag->ev, env->events);
+		if (err)
+			return err;
+		ag->events_on = true;
+	}
+	if (env->profile_dir && (stat(env->profile_dir, &st) || !S_ISDIR(st.st_mode))) {
+		p_err("--profile-dir %s is not a directory", env->profile_dir);
+		return -ENOTDIR;
+	}
+	if (env->pyroscope) {
+		po.url = env->pyroscope;
+		po.queue_max = env->push_queue;
+		po.tries = 4;
+		po.timeout_ms = env->push_timeout_ns / 1000000;
+		po.m = &ag->m;
+		ag->push = agent_push__new(&po);
+		if (!ag->push) {
+			err = -errno;
+			p_err("cannot start the Pyroscope pusher: %s", strerror(-err));
+			return err;
+		}
+	}
+	if (env->metrics_addr && strcmp(env->metrics_addr, "none"))
+		return agent_metrics__serve(&ag->m, env->metrics_addr);
+	return 0;
+}
+
+static int run(struct agent *ag, int sfd)
+{
+	struct agent_env *env = ag->env;
+	struct signalfd_siginfo si;
+	uint64_t now, next_flush, next_rescan, next_rotate;
+	int err;
+
+	now = mono_ns();
+	next_flush = now + env->flush_ns;
+	next_rescan = now + env->rescan_ns;
+	next_rotate = now + env->profile_ns;
+	for (;;) {
+		err = tracer__poll(ag->tr, 100);
+		if (err < 0) {
+			p_err("reading events failed: %s", strerror(-err));
+			return err;
+		}
+		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGHUP) {
+				p_info("SIGHUP: reopening the events file");
+				if (ag->events_on)
+					agent_events__reopen(&ag->ev);
+				continue;
+			}
+			return 0;	/* SIGINT, SIGTERM */
+		}
+		pend_run(ag);
+		now = mono_ns();
+		if (now >= next_rescan) {
+			scan(ag, false);
+			next_rescan = now + env->rescan_ns;
+		}
+		if (now >= next_rotate) {
+			rotate(ag, false);
+			next_rotate = now + env->profile_ns;
+			next_flush = now + env->flush_ns;
+		} else if (now >= next_flush) {
+			flush_all(ag);
+			next_flush = now + env->flush_ns;
+		}
+	}
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	static const struct argp argp = {
+		.options = agent_opts,
+		.parser = agent_parse_arg,
+		.doc = agent_doc,
+	};
+	static char prog[] = "hangtrace agent";
+	struct agent_env env = {
+		.metrics_addr = "127.0.0.1:9464",
+		.profile_ns = 60000000000ULL,
+		.profile_keep = 1000,
+		.profile_max_age_s = 86400,
+		.push_queue = 64,
+		.push_timeout_ns = 5000000000ULL,
+		.flush_ns = 2000000000ULL,
+		.rescan_ns = 10000000000ULL,
+		.min_block_ns = 1000000,
+		.stall_ns = 100000000ULL,
+		.sample_hz = 49,
+		.max_frames = 64,
+		.max_procs = 256,
+		.max_services = 200,
+		.max_events = 65536,
+	};
+	struct tracer_opts topts = {};
+	struct agent ag = {};
+	uint64_t t_stop;
+	int err, sfd = -1;
+	bool curl_up = false;
+
+	argp_err_exit_status = 2;
+	argv[0] = prog;
+	err = argp_parse(&argp, argc, argv, 0, NULL, &env);
+	if (err)
+		return 2;
+	log__set_level(env.verbose >= 2 ? LOG_DEBUG_EXTRA :
+		       env.verbose ? LOG_DEBUG :
+		       env.quiet ? LOG_WARN : LOG_INFO);
+	libbpf_set_print(cli__libbpf_print);
+	ag.env = &env;
+	ag.self = getpid();
+
+	/* Refuse early what cannot work */
+	err = cli__check_privileges();
+	if (err)
+		goto cleanup;
+	err = agent_metrics__init(&ag.m, env.max_services);
+	if (err)
+		goto cleanup;
+	ag.seen = strmap__new();
+	if (!ag.seen) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+
+	/* Signals come through a file descriptor, read in the loop */
+	sfd = signals_fd();
+	if (sfd < 0) {
+		err = sfd;
+		p_err("cannot set up signal handling: %s", strerror(-err));
+		goto cleanup;
+	}
+
+	/* Outputs first: a bad address or path fails before anything is attached */
+	if (env.pyroscope) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+			p_err("cannot initialise libcurl");
+			err = -EINVAL;
+			goto cleanup;
+		}
+		curl_up = true;
+	}
+	err = setup_outputs(&ag);
+	if (err)
+		goto cleanup;
+
+	/* Load the BPF programs; kernel symbols once for every process */
+	topts.min_block_ns = env.min_block_ns;
+	topts.max_frames = env.max_frames;
+	topts.stall_ns = env.stall_ns;
+	topts.sample_hz = env.sample_hz;
+	topts.on_event = on_event;
+	topts.on_process = on_process;
+	topts.ctx = &ag;
+	ag.tr = tracer__new(&topts);
+	if (!ag.tr) {
+		err = -errno;
+		goto cleanup;
+	}
+	ag.ks = ksyms__load();
+	if (!ag.ks)
+		p_warn("kernel symbols unavailable (%s): kernel stacks will be omitted",
+		       strerror(errno));
+	err = tracer__attach(ag.tr);
+	if (err)
+		goto cleanup;
+
+	/* Every process there now: followed (for exec/fork/exit), CPythons traced */
+	scan(&ag, true);
+	p_info("agent running: %zu CPython process%s traced%s%s", ag.nr_procs,
+	       ag.nr_procs == 1 ? "" : "es",
+	       env.metrics_addr && strcmp(env.metrics_addr, "none") ? ", metrics on " : "",
+	       env.metrics_addr && strcmp(env.metrics_addr, "none") ? env.metrics_addr : "");
+
+	err = run(&ag, sfd);
+
+	/* Flush: the last stalls, the last profiles, the push queue; within 2 s */
+	t_stop = mono_ns();
+	tracer__poll(ag.tr, 0);
+	rotate(&ag, true);
+	tracer__detach(ag.tr);
+	if (ag.push) {
+		long left = 1500 - (long)((mono_ns() - t_stop) / 1000000);
+
+		agent_push__free(ag.push, left > 100 ? left : 100);
+		ag.push = NULL;
+	}
+	p_info("agent stopped: flushed in %.0f ms", (mono_ns() - t_stop) / 1e6);
+
+cleanup:
+	agent_push__free(ag.push, 0);
+	agent_metrics__fini(&ag.m);
+	for (size_t i = 0; i < ag.nr_procs; i++)
+		proc_free(&ag, ag.procs[i]);
+	free(ag.procs);
+	tracer__free(ag.tr);
+	ksyms__free(ag.ks);
+	agent_events__close(&ag.ev);
+	strmap__free(ag.seen);
+	agent_filter__free(&env.include);
+	agent_filter__free(&env.exclude);
+	if (curl_up)
+		curl_global_cleanup();
+	if (sfd >= 0)
+		close(sfd);
+	return err ? 1 : 0;
+}
