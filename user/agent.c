@@ -352,6 +352,7 @@ static int proc_analysis_start(struct agent *ag, struct aproc *ap)
 	ap->an.stall_ns = ag->env->stall_ns;
 	ap->an.sample_hz = ag->env->sample_hz;
 	ap->an.tl.max = ag->env->max_events;
+	ap->an.ended_only = true;
 	ap->an.start_mono_ns = mono_ns();
 	ap->an.start_unix_ns = ap->window_unix_ns = unix_ns();
 	ap->last_dropped = 0;
