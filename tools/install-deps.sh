@@ -6,7 +6,10 @@ pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev li
  libmicrohttpd-dev libcurl4-openssl-dev
  python3 python3-pytest libbpf-tools binutils
  python3-fastapi python3-uvicorn python3-eventlet python3-gevent python3-uvloop python3-requests
- prometheus python3-prometheus-client golang-go"
+ prometheus python3-prometheus-client golang-go python3-jsonschema"
+# npm fetches speedscope's file-format schema for the tests (tests/fetch-speedscope.sh);
+# a Node.js that ships its own npm (e.g. NodeSource's) is enough
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -128,6 +128,7 @@ static int build_stack(struct analyze *a, const struct ht_pystack *st, struct rs
 		out->frames[i].function = strdup(fs.function);
 		out->frames[i].file = strdup(fs.file);
 		out->frames[i].line = fs.line;
+		out->frames[i].start_line = fs.start_line;
 		if (!out->frames[i].function || !out->frames[i].file)
 			return -ENOMEM;
 		out->depth = i + 1;

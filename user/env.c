@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "env.h"
@@ -19,7 +20,7 @@ const char *argp_program_bug_address = "<https://github.com/hangtrace/hangtrace/
 static const char doc[] =
 	"hangtrace: what blocked this Python program, where, and who woke it.\n"
 	"\n"
-	"USAGE: hangtrace -p PID [-d SECONDS] [--min-block MS] [--format text|json|folded] [-o FILE]\n"
+	"USAGE: hangtrace -p PID [-d SECONDS] [--min-block MS] [--format FORMAT] [-o FILE]\n"
 	"       hangtrace dump -p PID [--format text|json] [-o FILE] [--trace SECONDS]\n"
 	"       hangtrace agent [--metrics-addr HOST:PORT] [--events FILE] [--profile-dir DIR] ...\n"
 	"\n"
@@ -33,6 +34,8 @@ static const char doc[] =
 	"    hangtrace -p 4242 -d 10           # trace 10 seconds\n"
 	"    hangtrace -p 4242 -d 5 --format json -o report.json\n"
 	"    hangtrace -p 4242 --format folded | flamegraph.pl > offcpu.svg\n"
+	"    hangtrace -p 4242 -d 30 --what all --format pprof -o app.pb.gz && go tool pprof -top app.pb.gz\n"
+	"    hangtrace -p 4242 -d 30 --format speedscope -o app.speedscope.json\n"
 	"    hangtrace dump -p 4242            # a hung process: every thread, what it waits on, why\n";
 
 enum {
@@ -50,10 +53,10 @@ static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Process to trace", 0 },
 	{ "duration", 'd', "SECONDS", 0, "Trace this long (default: until Ctrl-C); 500ms, 2s, 1m also work", 0 },
 	{ "min-block", OPT_MIN_BLOCK, "MS", 0, "Blocks shorter than this are only summed per thread and reason (default 1)", 0 },
-	{ "format", OPT_FORMAT, "FORMAT", 0, "text (default), json or folded", 0 },
+	{ "format", OPT_FORMAT, "FORMAT", 0, "text (default), json, folded, pprof or speedscope", 0 },
 	{ "output", 'o', "FILE", 0, "Write the report to FILE (atomically) instead of stdout", 0 },
 	{ "max-frames", OPT_MAX_FRAMES, "N", 0, "Python frames kept per stack, 1-128 (default 128)", 0 },
-	{ "what", OPT_WHAT, "WHAT", 0, "What profiles (folded, ...) hold: offcpu (default), oncpu or all", 0 },
+	{ "what", OPT_WHAT, "WHAT", 0, "What profiles (folded, pprof, speedscope) hold: offcpu (default), oncpu or all", 0 },
 	{ "quiet", 'q', NULL, 0, "Nothing on stderr but warnings and errors", 0 },
 	{ "verbose", 'v', NULL, 0, "More diagnostics; -vv adds libbpf debug output", 0 },
 	{ NULL, 0, NULL, OPTION_DOC, "Event loops (asyncio, uvloop, eventlet, gevent, tornado, twisted):", 1 },
@@ -129,8 +132,13 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			env->format = FMT_JSON;
 		else if (!strcmp(arg, "folded"))
 			env->format = FMT_FOLDED;
+		else if (!strcmp(arg, "pprof"))
+			env->format = FMT_PPROF;
+		else if (!strcmp(arg, "speedscope"))
+			env->format = FMT_SPEEDSCOPE;
 		else {
-			p_err("invalid --format '%s': expected text, json or folded", arg);
+			p_err("invalid --format '%s': expected text, json, folded, pprof or speedscope",
+			      arg);
 			return EINVAL;
 		}
 		break;
@@ -211,6 +219,10 @@ int env__parse(int argc, char **argv, struct env *env)
 		return -err;
 	if (!env->pid) {
 		p_err("no process given: use -p PID (see --help)");
+		return -EINVAL;
+	}
+	if (env->format == FMT_PPROF && !env->output && isatty(STDOUT_FILENO)) {
+		p_err("--format pprof is binary (gzip): give -o FILE or redirect stdout");
 		return -EINVAL;
 	}
 	return 0;

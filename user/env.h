@@ -12,6 +12,8 @@ enum out_format {
 	FMT_TEXT,
 	FMT_JSON,
 	FMT_FOLDED,
+	FMT_PPROF,		/* gzipped profile.proto: binary */
+	FMT_SPEEDSCOPE,
 };
 
 struct env {

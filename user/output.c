@@ -8,7 +8,9 @@
 
 #include "log.h"
 #include "output.h"
+#include "pprof.h"
 #include "report.h"
+#include "speedscope.h"
 
 struct report_out {
 	const struct report *r;
@@ -24,6 +26,10 @@ static int write_fmt(void *ctx, FILE *f)
 		return report__write_json(r, f);
 	case FMT_FOLDED:
 		return report__write_folded(r, f);
+	case FMT_PPROF:
+		return pprof__write(r, f);
+	case FMT_SPEEDSCOPE:
+		return speedscope__write(r, f);
 	case FMT_TEXT:
 	default:
 		return report__write_text(r, f);

@@ -184,6 +184,7 @@ void pysym__frame(struct pysym *s, uint64_t code, uint64_t instr, struct pyframe
 	out->function = unknown;
 	out->file = unknown;
 	out->line = -1;
+	out->start_line = 0;
 	if (!e)
 		return;
 	if (e->function)
@@ -192,6 +193,7 @@ void pysym__frame(struct pysym *s, uint64_t code, uint64_t instr, struct pyframe
 		out->file = e->file;
 	if (!e->ok)
 		return;
+	out->start_line = e->firstlineno > 0 ? e->firstlineno : 0;
 	if (e->linetable)
 		out->line = linetable__line(s->p->traits->linetable, e->linetable,
 					    e->linetable_len, e->firstlineno,

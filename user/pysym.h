@@ -13,6 +13,7 @@ struct pyframe_sym {
 	const char *function;	/* qualname (3.11+) or name; "<unknown>" if unreadable */
 	const char *file;	/* co_filename as the process sees it; "<unknown>" if unreadable */
 	int line;		/* -1 when unknown */
+	int start_line;		/* co_firstlineno: the def line; 0 when unknown */
 };
 
 /* pysym__new - a symbolizer for process @p, reading through @mem.  NULL + errno. */

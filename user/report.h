@@ -12,7 +12,8 @@
 struct rframe {
 	char *function;
 	char *file;
-	int line;
+	int line;			/* -1 when unknown */
+	int start_line;			/* co_firstlineno, the def line; 0 when unknown */
 };
 
 struct rstack {

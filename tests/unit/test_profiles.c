@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * pprof__write and speedscope__write on a report made here: the pprof bytes
+ * are gunzipped and walked as protobuf (the conventions readers rely on:
+ * string_table[0] = "", valid UTF-8, non-zero ids that resolve, one value
+ * per sample type), the speedscope JSON parsed back; --what is honoured and
+ * on-CPU blockers stay out of off-CPU data.  The real readers (go tool
+ * pprof, the speedscope schema) are in tests/integration/test_formats.py.
+ */
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "check.h"
+#include "env.h"
+#include "pprof.h"
+#include "report.h"
+#include "speedscope.h"
+#include "utf8.h"
+
+static struct rframe fr_sleep[] = {
+	{ "evil\"<b>\x01", "/app/a.py", 12, 10 },
+	{ "main", "/app/a.py", 30, 25 },
+};
+static struct rframe fr_burn[] = {
+	{ "burn", "/app/b.py", 5, 3 },
+};
+
+static struct rthread threads[] = {
+	{ .tid = 100, .name = "bad\xff\"<" },
+	{ .tid = 101, .name = "worker" },
+};
+
+static struct rblocker blockers[] = {
+	{ .pid = 100, .tid = 100, .reason = HT_R_SLEEP, .syscall = -1, .total_ns = 500000000,
+	  .count = 1, .stack = { fr_sleep, 2, false, false } },
+	{ .pid = 100, .tid = 100, .reason = HT_R_OTHER, .syscall = -1, .total_ns = 7000000,
+	  .count = 3, .on_cpu = true, .stack = { fr_burn, 1, false, false } },
+	{ .pid = 100, .tid = 101, .reason = HT_R_LOCK, .syscall = -1, .total_ns = 200000000,
+	  .count = 2, .stack = { NULL, 0, false, false } },
+};
+
+static struct rsample samples[] = {
+	{ .pid = 100, .tid = 100, .count = 10, .ns = 50251250, .stack = { fr_burn, 1, true, false } },
+};
+
+static struct report make_report(enum report_what what)
+{
+	struct report r = {
+		.pid = 100, .exe = "/usr/bin/python3", .cmdline = "python3 a.py \xfe",
+		.python = "3.12.1", .start_unix_ns = 1700000000000000000ULL,
+		.duration_ns = 2000000000, .threads = threads, .nr_threads = 2,
+		.blockers = blockers, .nr_blockers = 3, .samples = samples, .nr_samples = 1,
+		.sample_period_ns = 5025125, .what = what,
+	};
+	return r;
+}
+
+/* --- a protobuf reader, just enough for profile.proto --- */
+struct field {
+	int num, wire;
+	uint64_t v;
+	const uint8_t *p;
+	size_t len;
+};
+
+static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	int shift = 0;
+
+	*v = 0;
+	while (*p < end && shift < 64) {
+		uint8_t b = *(*p)++;
+
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return 0;
+		shift += 7;
+	}
+	return -1;
+}
+
+/* The next field of [*p, end): 1, 0 at the end, -1 on garbage. */
+static int next(const uint8_t **p, const uint8_t *end, struct field *f)
+{
+	uint64_t key;
+
+	if (*p == end)
+		return 0;
+	if (varint(p, end, &key))
+		return -1;
+	f->num = key >> 3;
+	f->wire = key & 7;
+	if (f->wire == 0)
+		return varint(p, end, &f->v) ? -1 : 1;
+	if (f->wire != 2 || varint(p, end, &f->v) || f->v > (uint64_t)(end - *p))
+		return -1;
+	f->p = *p;
+	f->len = f->v;
+	*p += f->len;
+	return 1;
+}
+
+static uint8_t *gunzip(const char *buf, size_t len, size_t *out_len)
+{
+	size_t cap = 1 << 20;
+	uint8_t *out = malloc(cap);
+	z_stream z = { 0 };
+
+	if (!out || inflateInit2(&z, 15 + 32) != Z_OK)
+		return NULL;
+	z.next_in = (uint8_t *)buf;
+	z.avail_in = len;
+	z.next_out = out;
+	z.avail_out = cap;
+	if (inflate(&z, Z_FINISH) != Z_STREAM_END) {
+		free(out);
+		out = NULL;
+	}
+	*out_len = z.total_out;
+	inflateEnd(&z);
+	return out;
+}
+
+struct decoded {
+	char *strs[256];
+	int nstrs, ntypes, nsamples, nlocs, nfuncs, bad;
+	uint64_t loc_ids[64], func_ids[64], loc_funcs[64];
+	uint64_t sample_locs[16][8];
+	int sample_depth[16], sample_vals[16];
+	int64_t func_start[64], func_name[64];
+	uint64_t period, default_type;
+};
+
+static void decode(const uint8_t *b, size_t len, struct decoded *d)
+{
+	const uint8_t *p = b, *end = b + len, *q, *qe, *r, *re;
+	struct field f, g, h;
+	uint64_t v;
+
+	memset(d, 0, sizeof(*d));
+	while (next(&p, end, &f) == 1) {
+		q = f.p, qe = f.p + f.len;
+		switch (f.num) {
+		case 1:
+			d->ntypes++;
+			break;
+		case 2:
+			while (next(&q, qe, &g) == 1) {
+				r = g.p, re = g.p + g.len;
+				if (g.num == 1)
+					while (r < re && !varint(&r, re, &v))
+						d->sample_locs[d->nsamples][d->sample_depth[d->nsamples]++] = v;
+				if (g.num == 2)
+					while (r < re && !varint(&r, re, &v))
+						d->sample_vals[d->nsamples]++;
+			}
+			d->nsamples++;
+			break;
+		case 4:
+			while (next(&q, qe, &g) == 1) {
+				if (g.num == 1)
+					d->loc_ids[d->nlocs] = g.v;
+				if (g.num == 4) {
+					r = g.p, re = g.p + g.len;
+					while (next(&r, re, &h) == 1)
+						if (h.num == 1)
+							d->loc_funcs[d->nlocs] = h.v;
+				}
+			}
+			d->nlocs++;
+			break;
+		case 5:
+			while (next(&q, qe, &g) == 1) {
+				if (g.num == 1)
+					d->func_ids[d->nfuncs] = g.v;
+				if (g.num == 2)
+					d->func_name[d->nfuncs] = g.v;
+				if (g.num == 5)
+					d->func_start[d->nfuncs] = g.v;
+			}
+			d->nfuncs++;
+			break;
+		case 6:
+			d->strs[d->nstrs++] = strndup((const char *)f.p, f.len);
+			break;
+		case 12:
+			d->period = f.v;
+			break;
+		case 14:
+			d->default_type = f.v;
+			break;
+		}
+	}
+	d->bad = p != end;
+}
+
+static int str_index(const struct decoded *d, const char *s)
+{
+	int i;
+
+	for (i = 0; i < d->nstrs; i++)
+		if (!strcmp(d->strs[i], s))
+			return i;
+	return -1;
+}
+
+static void check_pprof(enum report_what what, int ntypes, int nsamples)
+{
+	struct report r = make_report(what);
+	struct decoded d;
+	char *buf = NULL;
+	size_t len = 0, plen = 0;
+	uint8_t *pb;
+	FILE *f = open_memstream(&buf, &len);
+	int i, j, k, found;
+
+	CHECK(pprof__write(&r, f) == 0, "pprof__write what=%d", what);
+	fclose(f);
+	CHECK(len > 2 && (uint8_t)buf[0] == 0x1f && (uint8_t)buf[1] == 0x8b, "gzip magic");
+	pb = gunzip(buf, len, &plen);
+	CHECK(pb != NULL, "gunzip");
+	if (!pb) {
+		free(buf);
+		return;
+	}
+	decode(pb, plen, &d);
+	CHECK(!d.bad, "protobuf walks to its end");
+	CHECK(d.nstrs > 0 && !strcmp(d.strs[0], ""), "string_table[0] is \"\"");
+	for (i = 0; i < d.nstrs; i++) {
+		char *c = utf8_sanitize(d.strs[i]);
+
+		CHECK(c && !strcmp(c, d.strs[i]), "string %d valid UTF-8", i);
+		free(c);
+	}
+	CHECK(d.ntypes == ntypes, "what=%d: %d sample types, want %d", what, d.ntypes, ntypes);
+	CHECK(d.nsamples == nsamples, "what=%d: %d samples, want %d", what, d.nsamples, nsamples);
+	for (i = 0; i < d.nsamples; i++) {
+		CHECK(d.sample_vals[i] == ntypes, "sample %d: one value per type", i);
+		CHECK(d.sample_depth[i] > 0, "sample %d has a location", i);
+		for (j = 0; j < d.sample_depth[i]; j++) {
+			for (found = 0, k = 0; k < d.nlocs; k++)
+				found |= d.loc_ids[k] == d.sample_locs[i][j];
+			CHECK(found, "sample %d location %llu exists", i,
+			      (unsigned long long)d.sample_locs[i][j]);
+		}
+	}
+	for (k = 0; k < d.nlocs; k++) {
+		CHECK(d.loc_ids[k] == (uint64_t)k + 1, "location ids 1..n");
+		CHECK(d.loc_funcs[k] >= 1 && d.loc_funcs[k] <= (uint64_t)d.nfuncs, "line's function");
+	}
+	for (k = 0; k < d.nfuncs; k++) {
+		CHECK(d.func_ids[k] == (uint64_t)k + 1, "function ids 1..n");
+		CHECK(d.func_name[k] > 0 && d.func_name[k] < d.nstrs, "function name index");
+		if (d.func_name[k] > 0 && d.func_name[k] < d.nstrs &&
+		    !strcmp(d.strs[d.func_name[k]], "burn"))
+			CHECK(d.func_start[k] == 3, "burn's start_line %lld", (long long)d.func_start[k]);
+	}
+	if (what != WHAT_ONCPU) {
+		CHECK(str_index(&d, "evil\"<b>\x01") > 0, "hostile name kept as it is");
+		CHECK(str_index(&d, "<no Python frames>") > 0, "empty stack gets a pseudo-frame");
+		CHECK(str_index(&d, "bad\xef\xbf\xbd\"<") > 0, "thread name made valid UTF-8");
+		CHECK(d.period == 1 || what == WHAT_ALL, "off-CPU period 1");
+		CHECK(d.default_type == (uint64_t)str_index(&d, "off_cpu"), "default off_cpu");
+	} else {
+		CHECK(str_index(&d, "evil\"<b>\x01") < 0, "oncpu: no off-CPU stacks");
+		CHECK(d.default_type == (uint64_t)str_index(&d, "cpu"), "default cpu");
+	}
+	if (what != WHAT_OFFCPU) {
+		CHECK(d.period == 5025125, "on-CPU period %llu", (unsigned long long)d.period);
+		CHECK(str_index(&d, "<truncated>") > 0, "truncated stack gets a root pseudo-frame");
+	}
+	CHECK(str_index(&d, "hangtrace " HANGTRACE_VERSION) > 0, "comment names the exporter");
+	for (i = 0; i < d.nstrs; i++)
+		free(d.strs[i]);
+	free(pb);
+	free(buf);
+}
+
+static void check_speedscope(enum report_what what, int nprofiles)
+{
+	struct report r = make_report(what);
+	json_object *root, *profiles, *frames, *p, *s;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int i;
+
+	CHECK(speedscope__write(&r, f) == 0, "speedscope__write what=%d", what);
+	fclose(f);
+	root = json_tokener_parse(buf);
+	CHECK(root != NULL, "speedscope JSON parses");
+	if (!root) {
+		free(buf);
+		return;
+	}
+	profiles = json_object_object_get(root, "profiles");
+	frames = json_object_object_get(json_object_object_get(root, "shared"), "frames");
+	CHECK(json_object_array_length(profiles) == (size_t)nprofiles, "what=%d: %zu profiles",
+	      what, json_object_array_length(profiles));
+	for (i = 0; i < (int)json_object_array_length(profiles); i++) {
+		p = json_object_array_get_idx(profiles, i);
+		s = json_object_object_get(p, "samples");
+		CHECK(json_object_array_length(s) ==
+		      json_object_array_length(json_object_object_get(p, "weights")),
+		      "a weight per sample");
+	}
+	if (what == WHAT_OFFCPU) {
+		p = json_object_array_get_idx(profiles, 0);
+		CHECK(!strcmp(json_object_get_string(json_object_object_get(p, "name")),
+			      "Thread 100 \"bad\xef\xbf\xbd\"<\" (main): off-CPU"),
+		      "profile name: %s", json_object_get_string(json_object_object_get(p, "name")));
+		s = json_object_array_get_idx(json_object_object_get(p, "samples"), 0);
+		/* main, evil, [sleep]: outermost first */
+		CHECK(json_object_array_length(s) == 3, "stack with the reason leaf");
+		CHECK(!strcmp(json_object_get_string(json_object_object_get(
+			      json_object_array_get_idx(frames, json_object_get_int(
+				      json_object_array_get_idx(s, 0))), "name")), "main"),
+		      "outermost first");
+		CHECK(!strcmp(json_object_get_string(json_object_object_get(
+			      json_object_array_get_idx(frames, json_object_get_int(
+				      json_object_array_get_idx(s, 2))), "name")), "[sleep]"),
+		      "reason leaf");
+	}
+	json_object_put(root);
+	free(buf);
+}
+
+int main(void)
+{
+	/* 2 off-CPU blockers (the on-CPU one left out), 1 sample */
+	check_pprof(WHAT_OFFCPU, 2, 2);
+	check_pprof(WHAT_ONCPU, 2, 1);
+	check_pprof(WHAT_ALL, 4, 3);
+	/* main + worker off-CPU; main on-CPU */
+	check_speedscope(WHAT_OFFCPU, 2);
+	check_speedscope(WHAT_ONCPU, 1);
+	check_speedscope(WHAT_ALL, 3);
+	return CHECK_SUMMARY();
+}
