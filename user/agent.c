@@ -34,6 +34,7 @@
 #include "ksyms.h"
 #include "log.h"
 #include "output.h"
+#include "pprof.h"
 #include "pyproc.h"
 #include "report.h"
 #include "strmap.h"
@@ -45,6 +46,7 @@ struct agent_env {
 	const char *metrics_addr;	/* NULL or "none": no endpoint */
 	const char *events;		/* NULL: none; "-": stdout */
 	const char *profile_dir;
+	bool profile_folded, profile_pprof;	/* --profile-format */
 	uint64_t profile_ns;
 	unsigned int profile_keep;
 	uint64_t profile_max_age_s;
@@ -91,6 +93,7 @@ enum {
 	OPT_EVENTS,
 	OPT_PROFILE_DIR,
 	OPT_PROFILE_INTERVAL,
+	OPT_PROFILE_FORMAT,
 	OPT_PROFILE_KEEP,
 	OPT_PROFILE_MAX_AGE,
 	OPT_PYROSCOPE,
@@ -114,7 +117,8 @@ static const struct argp_option agent_opts[] = {
 	{ "metrics-addr", OPT_METRICS_ADDR, "HOST:PORT", 0,
 	  "Serve Prometheus metrics at http://HOST:PORT/metrics (default 127.0.0.1:9464; 'none': off)", 1 },
 	{ "events", OPT_EVENTS, "FILE", 0, "Append one JSON line per stall to FILE ('-': stdout)", 1 },
-	{ "profile-dir", OPT_PROFILE_DIR, "DIR", 0, "Write a folded profile per process every interval into DIR", 1 },
+	{ "profile-dir", OPT_PROFILE_DIR, "DIR", 0, "Write a profile per process every interval into DIR", 1 },
+	{ "profile-format", OPT_PROFILE_FORMAT, "FMT", 0, "pprof, folded or both (default both)", 1 },
 	{ "profile-interval", OPT_PROFILE_INTERVAL, "SECONDS", 0, "Profile window (default 60)", 1 },
 	{ "profile-keep", OPT_PROFILE_KEEP, "N", 0, "Keep at most N profile files in DIR (default 1000)", 1 },
 	{ "profile-max-age", OPT_PROFILE_MAX_AGE, "SECONDS", 0, "Remove profile files older than this (default 86400; 0: never)", 1 },
@@ -167,6 +171,14 @@ static error_t agent_parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_PROFILE_DIR:
 		env->profile_dir = arg;
+		break;
+	case OPT_PROFILE_FORMAT:
+		if (!strcmp(arg, "both"))
+			env->profile_folded = env->profile_pprof = true;
+		else if (!strcmp(arg, "pprof") || !strcmp(arg, "folded"))
+			env->profile_folded = !(env->profile_pprof = !strcmp(arg, "pprof"));
+		else
+			argp_error(state, "bad --profile-format '%s' (pprof, folded or both)", arg);
 		break;
 	case OPT_PYROSCOPE:
 		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
@@ -613,7 +625,7 @@ static void emit_stalls(struct agent *ag, struct aproc *ap, const struct report 
 			continue;	/* written when it ends */
 		memset(&key, 0, sizeof(key));
 		key.tid = st->tid;
-		key.start = st->start_ns;
+		key.start = st->start_ktime_ns;
 		if (strmap__get(ap->emitted, &key, sizeof(key)))
 			continue;
 		strmap__set(ap->emitted, &key, sizeof(key), "");
@@ -622,7 +634,7 @@ static void emit_stalls(struct agent *ag, struct aproc *ap, const struct report 
 		pthread_mutex_unlock(&ag->m.lock);
 		if (!ag->events_on)
 			continue;
-		if (agent_events__stall(&ag->ev, r, i, &ap->id)) {
+		if (agent_events__stall(&ag->ev, r, i, &ap->id, ap->an.start_mono_ns)) {
 			pthread_mutex_lock(&ag->m.lock);
 			if (!ag->m.events_failed++)
 				p_warn("writing a stall event failed: %s (counted in "
@@ -696,6 +708,30 @@ static int write_folded(void *ctx, FILE *f)
 	return report__write_folded(ctx, f);
 }
 
+static int write_pprof(void *ctx, FILE *f)
+{
+	return pprof__write(ctx, f);
+}
+
+/* One profile file: DIR/NAME.EXT, atomically; counted. */
+static void write_profile(struct agent *ag, const char *name, const char *ext,
+			  int (*fn)(void *ctx, FILE *f), struct report *r)
+{
+	char *path = NULL;
+	int err;
+
+	if (asprintf(&path, "%s/%s.%s", ag->env->profile_dir, name, ext) < 0)
+		path = NULL;
+	err = path ? output__write_with(path, fn, r) : -ENOMEM;
+	pthread_mutex_lock(&ag->m.lock);
+	if (err)
+		ag->m.profiles_failed++;
+	else
+		ag->m.profiles_written++;
+	pthread_mutex_unlock(&ag->m.lock);
+	free(path);
+}
+
 /* Pyroscope's app name: hangtrace.python{service labels}, values cut to [A-Za-z0-9._-/:]. */
 static void push_name(const struct aproc *ap, char *out, size_t outsz)
 {
@@ -730,26 +766,19 @@ static void push_name(const struct aproc *ap, char *out, size_t outsz)
 static void proc_profile(struct agent *ag, struct aproc *ap, struct report *r)
 {
 	uint64_t until = unix_ns() / 1000000000ULL, from = ap->window_unix_ns / 1000000000ULL;
-	char name[512], *path = NULL, *body = NULL;
+	char name[512], *body = NULL;
 	size_t len = 0;
 	FILE *f;
-	int err;
 
 	if (!r->nr_blockers && !r->nr_samples)
 		return;	/* nothing to show */
 	r->what = WHAT_ALL;
 	if (ag->env->profile_dir) {
 		agent_profile_name(&ap->id, ap->pid, from, name, sizeof(name));
-		if (asprintf(&path, "%s/%s.folded", ag->env->profile_dir, name) < 0)
-			path = NULL;
-		err = path ? output__write_with(path, write_folded, r) : -ENOMEM;
-		pthread_mutex_lock(&ag->m.lock);
-		if (err)
-			ag->m.profiles_failed++;
-		else
-			ag->m.profiles_written++;
-		pthread_mutex_unlock(&ag->m.lock);
-		free(path);
+		if (ag->env->profile_pprof)
+			write_profile(ag, name, "pb.gz", write_pprof, r);
+		if (ag->env->profile_folded)
+			write_profile(ag, name, "folded", write_folded, r);
 	}
 	if (ag->push) {
 		f = open_memstream(&body, &len);
@@ -988,6 +1017,8 @@ int cmd_agent(int argc, char **argv)
 	struct agent_env env = {
 		.metrics_addr = "127.0.0.1:9464",
 		.profile_ns = 60000000000ULL,
+		.profile_folded = true,
+		.profile_pprof = true,
 		.profile_keep = 1000,
 		.profile_max_age_s = 86400,
 		.push_queue = 64,

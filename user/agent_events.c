@@ -83,11 +83,12 @@ static void rfc3339(uint64_t unix_ns, char *out, size_t outsz)
 }
 
 int agent_events__stall(struct agent_events *ev, const struct report *r, size_t i,
-			const struct agent_ident *id)
+			const struct agent_ident *id, uint64_t window_mono_ns)
 {
 	const struct rstall *st = &r->stalls[i];
 	const struct rblocker *b = st->blocker >= 0 ? &r->blockers[st->blocker] : NULL;
-	uint64_t start = r->start_unix_ns + st->start_ns;
+	/* a stall may have begun in the previous window: from its own start */
+	uint64_t start = r->start_unix_ns + (int64_t)(st->start_ktime_ns - window_mono_ns);
 	json_object *o = json_object_new_object(), *proc;
 	char when[48];
 	int err = 0;

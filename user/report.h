@@ -58,7 +58,8 @@ struct rblocker {
 
 struct rstall {
 	uint32_t tid;
-	uint64_t start_ns;		/* from the window's start */
+	uint64_t start_ns;		/* from the window's start (0 if it began before) */
+	uint64_t start_ktime_ns;	/* when it began, CLOCK_MONOTONIC: its identity */
 	uint64_t dur_ns;
 	int blocker;			/* index into blockers, -1: none found */
 	bool in_progress;		/* still stalled when the window closed */

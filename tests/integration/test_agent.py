@@ -29,6 +29,7 @@ from conftest import HANGTRACE, TARGETS, Target, _Lines, marker_line, requires_r
 import pythons
 
 from prometheus_client.parser import text_string_to_metric_families
+from test_formats import pprof_raw
 
 APP = TARGETS / "agent_app.py"
 COUNT = 4            # stalls each stalling target makes
@@ -325,6 +326,20 @@ def test_stall_events_and_profiles(procs, tmp_path):
     # each block in exactly one window; a block ending between a window's report
     # and its reset may be lost (docs/agent.md), never counted twice
     assert sum(done["blocks"]) - BLOCK - 0.02 <= us / 1e6 <= sum(done["blocks"]) + 0.02
+
+    # the same windows as pprof, read back by go tool pprof
+    pbs = sorted(agent.profiles.glob("hangtrace-*-evt_app.py-%d-*.pb.gz" % t.pid))
+    assert [p.name[:-len(".pb.gz")] for p in pbs] == [f.name[:-len(".folded")] for f in files]
+    ns = 0
+    for pb in pbs:
+        types, samples, raw = pprof_raw(tmp_path, pb)
+        for smp in samples:
+            top = smp["stack"][0]
+            if (top["function"], top["file"], top["line"]) == ("blocking_call", str(script),
+                                                                block_line):
+                assert smp["labels"]["reason"] == "sleep"
+                ns += smp["value"]["off_cpu/nanoseconds"]
+    assert ns == pytest.approx(us * 1000, abs=len(pbs) * 1000)
 
 
 # --- processes coming and going, namespaces -----------------------------------
