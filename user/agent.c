@@ -486,13 +486,21 @@ static int consider(struct agent *ag, pid_t pid, struct strmap *next_seen)
 
 	if (pid == ag->self || find_proc(ag, pid))
 		return 0;
-	if (agent_procinfo__read(pid, &pi))
-		return 0;	/* gone, a kernel thread or a zombie */
-	if (seen_decode(seen_get(ag, pid), &s) && s.starttime == pi.starttime &&
-	    s.rejected) {
+	/* known already (one read of /proc/PID/stat), or look closer */
+	if (seen_decode(seen_get(ag, pid), &s) && s.rejected &&
+	    s.starttime == agent_procinfo__starttime(pid)) {
 		if (next_seen)
 			seen_set(next_seen, pid, &s);
-		agent_procinfo__free(&pi);
+		return 0;
+	}
+	err = agent_procinfo__read(pid, &pi);
+	if (err) {
+		/* a kernel thread stays one; a zombie or a gone process is left out */
+		if (err == -ENOENT && next_seen && pi.starttime) {
+			s.starttime = pi.starttime;
+			s.rejected = true;
+			seen_set(next_seen, pid, &s);
+		}
 		return 0;
 	}
 	if (s.starttime != pi.starttime)
@@ -505,6 +513,9 @@ static int consider(struct agent *ag, pid_t pid, struct strmap *next_seen)
 	py = calloc(1, sizeof(*py));
 	if (!py)
 		goto out;
+	pthread_mutex_lock(&ag->m.lock);
+	ag->m.probes++;
+	pthread_mutex_unlock(&ag->m.lock);
 	err = pyproc__discover(pid, py, why, sizeof(why));
 	if (err) {
 		free(py);
@@ -883,6 +894,9 @@ static void on_process(const struct ht_event *e, void *ctx)
 	switch (e->type) {
 	case HT_EV_EXEC:
 		/* a new image: forget the old one, look for an interpreter soon */
+		pthread_mutex_lock(&ag->m.lock);
+		ag->m.exec_events++;
+		pthread_mutex_unlock(&ag->m.lock);
 		for (i = 0; i < ag->nr_procs; i++)
 			if (ag->procs[i]->pid == (pid_t)e->key.pid) {
 				proc_exit(ag, i);

@@ -108,6 +108,7 @@ struct agent_metrics {
 	uint64_t timeline_dropped;
 	uint64_t caps_hit[CAP_MAX];
 	uint64_t procs_started, procs_exited;
+	uint64_t exec_events, probes;	/* exec notifications; interpreter look-ups */
 	uint64_t events_written, events_failed;
 	uint64_t profiles_written, profiles_failed, profiles_removed;
 	uint64_t push_ok, push_failed, push_dropped, push_retries;

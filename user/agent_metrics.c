@@ -250,6 +250,13 @@ int agent_metrics__write(struct agent_metrics *m, FILE *f)
 	       "Traced processes that exited (and were forgotten).");
 	fprintf(f, "hangtrace_processes_exited_total %llu\n", (unsigned long long)m->procs_exited);
 
+	header(f, "hangtrace_exec_events_total", "counter",
+	       "Processes that exec'd (each is looked at for an interpreter).");
+	fprintf(f, "hangtrace_exec_events_total %llu\n", (unsigned long long)m->exec_events);
+	header(f, "hangtrace_interpreter_probes_total", "counter",
+	       "Processes examined for a CPython interpreter.");
+	fprintf(f, "hangtrace_interpreter_probes_total %llu\n", (unsigned long long)m->probes);
+
 	header(f, "hangtrace_lost_events_total", "counter",
 	       "Data the tracer could not keep, by where it was lost.");
 	fprintf(f, "hangtrace_lost_events_total{where=\"ringbuf_full\"} %llu\n",
