@@ -151,7 +151,7 @@ void agent_events__close(struct agent_events *ev);
 int agent_events__stall(struct agent_events *ev, const struct report *r, size_t i,
 			const struct agent_ident *id, uint64_t window_mono_ns);
 
-/* agent_profile_name - "hangtrace-<exe>-<script>-<pid>-<unix>" with only [A-Za-z0-9._-]. */
+/* agent_profile_name - "hangtrace-<exe>-<script>-<pid>-<unix>", names cut to [A-Za-z0-9._]. */
 void agent_profile_name(const struct agent_ident *id, pid_t pid, uint64_t unix_s, char *out,
 			size_t outsz);
 
