@@ -39,6 +39,7 @@
 #include "report.h"
 #include "strmap.h"
 #include "tracer.h"
+#include "utf8.h"
 
 /* --- command line ------------------------------------------------------- */
 
@@ -393,9 +394,33 @@ static void cap_hit(struct agent *ag, enum agent_cap cap, const char *fmt, unsig
 	pthread_mutex_unlock(&ag->m.lock);
 }
 
+/*
+ * @in made fit for a log line: valid UTF-8, control characters (C0, DEL and
+ * C1, terminal escapes among them) as '?'.  Names come from the target.
+ */
+static void clean(const char *in, char *out, size_t outsz)
+{
+	char *u = utf8_sanitize(in);
+	size_t i, o = 0;
+
+	for (i = 0; u && u[i] && o + 1 < outsz; i++) {
+		unsigned char c = u[i];
+
+		if (c == 0xc2 && (unsigned char)u[i + 1] >= 0x80 && (unsigned char)u[i + 1] <= 0x9f) {
+			out[o++] = '?';
+			i++;
+		} else {
+			out[o++] = c < 0x20 || c == 0x7f ? '?' : c;
+		}
+	}
+	out[o] = 0;
+	free(u);
+}
+
 /* Start tracing @py (taken): 0, or -errno (@py freed). */
 static int proc_add(struct agent *ag, struct pyproc *py, const struct agent_procinfo *pi)
 {
+	char exe[128], script[256];
 	struct aproc *ap = NULL, **tmp;
 	int err;
 
@@ -437,8 +462,9 @@ static int proc_add(struct agent *ag, struct pyproc *py, const struct agent_proc
 	ap->svc->procs++;
 	ag->m.procs_started++;
 	pthread_mutex_unlock(&ag->m.lock);
-	p_info("tracing process %d (Python %s, %s %s)", (int)py->pid, py->version, ap->id.exe,
-	       ap->id.script);
+	clean(ap->id.exe, exe, sizeof(exe));
+	clean(ap->id.script, script, sizeof(script));
+	p_info("tracing process %d (Python %s, %s %s)", (int)py->pid, py->version, exe, script);
 	return 0;
 }
 
@@ -476,12 +502,25 @@ static bool seen_decode(const char *v, struct seen *s)
  * CPython to trace.  Returns 1 when it should be looked at again (a young
  * process whose interpreter may not be up yet), else 0.
  */
-static int consider(struct agent *ag, pid_t pid, struct strmap *next_seen)
+/*
+ * Right after an exec, a Python's interpreter may not be mapped yet: ld.so
+ * has not loaded the program (a Python run through its own loader) or
+ * libpython.  For those, "not CPython" is worth another look.
+ */
+static bool may_be_python_soon(const struct agent_procinfo *pi)
+{
+	const char *base = strrchr(pi->exe, '/');
+
+	base = base ? base + 1 : pi->exe;
+	return strstr(base, "python") || !strncmp(base, "ld-", 3) || !strncmp(base, "ld.so", 5);
+}
+
+static int consider(struct agent *ag, pid_t pid, struct strmap *next_seen, bool fresh)
 {
 	struct agent_procinfo pi;
 	struct seen s = {};
 	struct pyproc *py;
-	char why[512];
+	char why[512], msg[512];
 	int err, again = 0;
 
 	if (pid == ag->self || find_proc(ag, pid))
@@ -510,6 +549,7 @@ static int consider(struct agent *ag, pid_t pid, struct strmap *next_seen)
 		s.rejected = true;
 		goto out;
 	}
+	p_dbg("process %d: looking for an interpreter", (int)pid);
 	py = calloc(1, sizeof(*py));
 	if (!py)
 		goto out;
@@ -520,12 +560,13 @@ static int consider(struct agent *ag, pid_t pid, struct strmap *next_seen)
 	if (err) {
 		free(py);
 		/* a process just exec'd may not have its interpreter up yet */
-		s.rejected = (err == -ENOEXEC || err == -ENOTSUP) || ++s.tries >= 5;
+		s.rejected = (err == -ENOEXEC && !(fresh && may_be_python_soon(&pi))) ||
+			     err == -ENOTSUP || ++s.tries >= 5;
+		clean(why, msg, sizeof(msg));	/* it may quote the target's exe */
 		if (err == -ENOTSUP)
-			p_info("%s", why);
+			p_info("%s", msg);
 		again = !s.rejected;
-		if (!s.rejected)
-			p_dbg("process %d: %s (will look again)", (int)pid, why);
+		p_dbg("process %d: %s%s", (int)pid, msg, s.rejected ? "" : " (will look again)");
 		goto out;
 	}
 	if (proc_add(ag, py, &pi) == -E2BIG)
@@ -569,7 +610,7 @@ static void scan(struct agent *ag, bool first)
 			continue;
 		if (first)
 			follow(ag, pid);
-		consider(ag, pid, next);
+		consider(ag, pid, next, false);
 	}
 	closedir(d);
 	/* forget what is gone: the table holds live pids only */
@@ -617,7 +658,7 @@ static void pend_run(struct agent *ag)
 			memset(&s, 0, sizeof(s));
 			seen_set(ag->seen, p.pid, &s);
 		}
-		if (consider(ag, p.pid, NULL))
+		if (consider(ag, p.pid, NULL, true))
 			pend_add(ag, p.pid, p.tries + 1);
 	}
 }

@@ -342,7 +342,68 @@ def test_stall_events_and_profiles(procs, tmp_path):
     assert ns == pytest.approx(us * 1000, abs=len(pbs) * 1000)
 
 
+# --- names from the target are untrusted --------------------------------------
+
+def test_hostile_script_name(procs, tmp_path):
+    """A script named with quotes, a backslash, a newline, markup, an escape and
+    invalid UTF-8: the exposition stays valid (promtool, Prometheus' parser),
+    each JSON line parses, the profile file name is plain."""
+    tag = "agtest-" + uuid.uuid4().hex[:8]
+    agent = Agent(tmp_path, tag, ["--profile-interval", "1"])
+    procs.append(agent)
+    py = pythons.interpreters()[-1]
+    raw = b'we"ird\\name\n<b>\x1b[31m\xff.py'
+    script = os.path.join(os.fsencode(tmp_path), raw)
+    shutil.copy(APP, script)
+    t = Target(py.cmd(os.fsdecode(script), "stall", tag, 2, BLOCK))
+    procs.append(t)
+    agent.wait_traced(t.pid)
+    t.trigger()
+    t.wait_done()
+    wait_until(lambda: len(agent.event_lines(t.pid)) >= 2, 10, "the stall events")
+    text = agent.exposition()
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                          capture_output=True, timeout=30) if shutil.which("promtool") else None
+    assert lint is None or lint.returncode == 0, lint.stdout + lint.stderr
+    label = raw.decode("utf-8", "replace").replace("\x1b", "?")
+    stalls = agent.samples("hangtrace_event_loop_stalls_total", script=label)
+    assert stalls and stalls[0][1] == 2, [s for s in agent.samples(
+        "hangtrace_event_loop_stalls_total")]
+    ev = agent.event_lines(t.pid)[0]
+    assert ev["process"]["script"] == raw.decode("utf-8", "replace")
+    assert ev["blocker"]["stack"][0]["function"] == "blocking_call"
+    time.sleep(1.5)
+    names = [n for n in os.listdir(agent.profiles) if "-%d-" % t.pid in n]
+    assert names
+    for n in names:
+        assert all(c.isalnum() or c in "._-" for c in n), n
+    rc, took = agent.stop()
+    assert rc == 0
+    # the log never carries the target's control characters (terminal escapes)
+    line = next(x for x in agent.err.all if x.startswith("hangtrace: tracing process %d " % t.pid))
+    assert 'we"ird\\name?<b>?[31m\ufffd.py)' in line, line
+    assert not any("\x1b" in x for x in agent.err.all)
+
+
 # --- processes coming and going, namespaces -----------------------------------
+
+class ByPid:
+    """A process we did not start ourselves, killed by pid at the end."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        with open("/proc/%d/stat" % pid) as f:
+            self.start = f.read().rsplit(")", 1)[1].split()[19]
+
+    def kill(self):
+        try:
+            with open("/proc/%d/stat" % self.pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[19] != self.start:
+                    return  # gone, the pid reused
+            os.kill(self.pid, signal.SIGKILL)
+        except (OSError, IndexError):
+            pass
+
 
 def children_of(pid):
     out = []
@@ -381,12 +442,13 @@ def test_processes_come_and_go_and_namespaces(procs, tmp_path):
 
     # one in its own PID and mount namespaces: found, stacks read through /proc/PID/root
     ns_app = copy_app(tmp_path, "ns_app.py")
-    c = Target(["unshare", "--fork", "--pid", "--mount-proc"] + py.cmd(ns_app, "stall", tag,
-                                                                          COUNT, BLOCK))
+    c = Target(["unshare", "--fork", "--pid", "--mount-proc", "--kill-child"] +
+               py.cmd(ns_app, "stall", tag, COUNT, BLOCK))
     procs.append(c)
     assert c.ready["pid"] == 1  # pid 1 of its namespace
     inner = children_of(c.pid)
     assert len(inner) == 1
+    procs.append(ByPid(inner[0]))  # killed by its host pid too, whatever unshare does
     agent.wait_traced(inner[0])
     c.trigger()
     done = c.wait_done()
