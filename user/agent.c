@@ -15,6 +15,7 @@
 #include <argp.h>
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -569,8 +570,10 @@ static int consider(struct agent *ag, pid_t pid, struct strmap *next_seen, bool 
 		p_dbg("process %d: %s%s", (int)pid, msg, s.rejected ? "" : " (will look again)");
 		goto out;
 	}
-	if (proc_add(ag, py, &pi) == -E2BIG)
-		again = 0;
+	err = proc_add(ag, py, &pi);
+	/* a full table may have room later (the rescan); a layout BPF cannot use, never */
+	if (err && err != -E2BIG && err != -ENOMEM)
+		s.rejected = true;
 out:
 	if (next_seen)
 		seen_set(next_seen, pid, &s);
@@ -700,6 +703,31 @@ static void emit_stalls(struct agent *ag, struct aproc *ap, const struct report 
 	}
 }
 
+/* The first time each BPF-side loss appears, say so once (the metric counts them all). */
+static void log_bpf_losses(const struct agent_metrics *m, const struct ht_stats *now)
+{
+	static const struct {
+		size_t off;
+		const char *what;
+	} losses[] = {
+		{ offsetof(struct ht_stats, ringbuf_full), "the ring buffer was full: events lost" },
+		{ offsetof(struct ht_stats, threads_full), "the thread table is full: new threads untraced" },
+		{ offsetof(struct ht_stats, agg_full), "the aggregate table is full: blocks lost" },
+		{ offsetof(struct ht_stats, stacks_full), "the stack table is full: stacks lost" },
+		{ offsetof(struct ht_stats, samples_lost), "on-CPU samples lost" },
+		{ offsetof(struct ht_stats, procs_full), "forked processes could not be followed" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(losses) / sizeof(losses[0]); i++) {
+		uint64_t before = *(const uint64_t *)((const char *)&m->bpf + losses[i].off);
+		uint64_t after = *(const uint64_t *)((const char *)now + losses[i].off);
+
+		if (!before && after)
+			p_warn("%s (counted in hangtrace_lost_events_total)", losses[i].what);
+	}
+}
+
 static void count_offcpu(struct agent *ag, struct aproc *ap, const struct report *r)
 {
 	uint64_t cur[HT_R_MAX] = {};
@@ -716,6 +744,7 @@ static void count_offcpu(struct agent *ag, struct aproc *ap, const struct report
 			ap->svc->offcpu_ns[k] += cur[k] - ap->last_reason_ns[k];
 		ap->last_reason_ns[k] = cur[k];
 	}
+	log_bpf_losses(&ag->m, &r->stats);
 	ag->m.bpf = r->stats;
 	if (ap->an.tl.dropped > ap->last_dropped) {
 		ag->m.timeline_dropped += ap->an.tl.dropped - ap->last_dropped;
@@ -886,20 +915,31 @@ static void flush_all(struct agent *ag)
 	}
 }
 
-/* Every --profile-interval (and at exit): profiles, then a new window. */
-static void rotate(struct agent *ag, bool final)
+/*
+ * Every --profile-interval (and at exit): profiles, then a new window.  At
+ * exit, @deadline_ns (CLOCK_MONOTONIC) bounds it: processes not reached by
+ * then are left out, and said so.
+ */
+static void rotate(struct agent *ag, bool final, uint64_t deadline_ns)
 {
 	struct report r;
-	size_t i;
+	size_t i, left = 0;
 	int n;
 
 	for (i = 0; i < ag->nr_procs; i++) {
 		struct aproc *ap = ag->procs[i];
 
+		if (deadline_ns && mono_ns() >= deadline_ns) {
+			left = ag->nr_procs - i;
+			break;
+		}
 		if (!proc_flush(ag, ap, false, &r))
 			proc_profile(ag, ap, &r);
 		report__free(&r);
 	}
+	if (left)
+		p_warn("out of time at exit: the last stalls and profiles of %zu process%s were "
+		       "not written", left, left == 1 ? "" : "es");
 	if (ag->env->profile_dir) {
 		n = agent_profiles__retain(ag->env->profile_dir, ag->env->profile_max_age_s,
 					   ag->env->profile_keep);
@@ -950,8 +990,18 @@ static void on_process(const struct ht_event *e, void *ctx)
 		 * A traced CPython forked (multiprocessing): the child is traced
 		 * already with its parent's layout; give it its own analysis.
 		 */
-		if (e->wk_flags & HT_FORK_TRACED)
-			pend_add(ag, e->key.pid, 0);
+		if (!(e->wk_flags & HT_FORK_TRACED))
+			break;
+		if (ag->nr_procs >= ag->env->max_procs) {
+			/* no room: do not let BPF trace what nobody reads */
+			tracer__remove_process(ag->tr, e->key.pid);
+			cap_hit(ag, CAP_PROCESSES,
+				"more than %lu CPython processes (--max-processes): the rest are "
+				"not traced (counted in hangtrace_limit_hits_total{limit=\"processes\"})",
+				(unsigned long)ag->env->max_procs);
+			break;
+		}
+		pend_add(ag, e->key.pid, 0);
 		break;
 	case HT_EV_EXIT:
 		for (i = 0; i < ag->nr_procs; i++) {
@@ -1051,7 +1101,7 @@ static int run(struct agent *ag, int sfd)
 			next_rescan = now + env->rescan_ns;
 		}
 		if (now >= next_rotate) {
-			rotate(ag, false);
+			rotate(ag, false, 0);
 			next_rotate = now + env->profile_ns;
 			next_flush = now + env->flush_ns;
 		} else if (now >= next_flush) {
@@ -1173,7 +1223,7 @@ int cmd_agent(int argc, char **argv)
 	/* Flush: the last stalls, the last profiles, the push queue; within 2 s */
 	t_stop = mono_ns();
 	tracer__poll(ag.tr, 0);
-	rotate(&ag, true);
+	rotate(&ag, true, t_stop + 1200000000ULL);	/* then detach, push: 2 s in all */
 	tracer__detach(ag.tr);
 	if (ag.push) {
 		long left = 1500 - (long)((mono_ns() - t_stop) / 1000000);

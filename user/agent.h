@@ -103,7 +103,6 @@ struct agent_metrics {
 	size_t nr_svc, max_svc;
 	struct agent_service other;	/* what did not fit under --max-services */
 	bool other_used;
-	bool pid_label;
 	struct ht_stats bpf;		/* BPF-side drops and failures (cumulative) */
 	uint64_t timeline_dropped;
 	uint64_t caps_hit[CAP_MAX];

@@ -269,6 +269,8 @@ int agent_metrics__write(struct agent_metrics *m, FILE *f)
 		(unsigned long long)m->bpf.stacks_full);
 	fprintf(f, "hangtrace_lost_events_total{where=\"samples\"} %llu\n",
 		(unsigned long long)m->bpf.samples_lost);
+	fprintf(f, "hangtrace_lost_events_total{where=\"processes_full\"} %llu\n",
+		(unsigned long long)m->bpf.procs_full);
 	fprintf(f, "hangtrace_lost_events_total{where=\"timeline_full\"} %llu\n",
 		(unsigned long long)m->timeline_dropped);
 	header(f, "hangtrace_python_stack_read_failures_total", "counter",
