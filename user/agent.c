@@ -279,6 +279,7 @@ struct aproc {
 	uint64_t last_dropped;		/* timeline drops already counted */
 	struct strmap *emitted;		/* stalls already written this window: (tid, start) */
 	uint64_t window_unix_ns;
+	bool stall_pending;		/* a stall event arrived since the last report */
 };
 
 /* A process seen by the scan that is not (or not yet) traced. */
@@ -309,7 +310,7 @@ struct agent {
 	struct strmap *seen;		/* pid -> struct seen, rebuilt by every scan */
 	struct pending pend[256];
 	int nr_pend;
-	uint64_t window_mono_ns, window_unix_ns;
+	unsigned int flush_rounds;
 	pid_t self;
 };
 
@@ -776,6 +777,7 @@ static int proc_flush(struct agent *ag, struct aproc *ap, bool exited, struct re
 		p_dbg("process %d: report failed: %s", (int)ap->pid, strerror(-err));
 		return err;
 	}
+	ap->stall_pending = false;
 	emit_stalls(ag, ap, r);
 	count_offcpu(ag, ap, r);
 	pthread_mutex_lock(&ag->m.lock);
@@ -896,9 +898,16 @@ static void proc_exit(struct agent *ag, size_t i)
 	proc_free(ag, ap);
 }
 
-/* Every --flush-interval: exits, then each process's window so far. */
+/*
+ * Every --flush-interval: exits, then the processes with a stall to write
+ * (a stall arrives as an event), at once; the others (counters only) every
+ * FLUSH_ALL_EVERY rounds, so a host full of quiet processes costs little.
+ */
+#define FLUSH_ALL_EVERY 5
+
 static void flush_all(struct agent *ag)
 {
+	bool all = ++ag->flush_rounds % FLUSH_ALL_EVERY == 0;
 	struct report r;
 	size_t i;
 
@@ -909,7 +918,7 @@ static void flush_all(struct agent *ag)
 			proc_exit(ag, i);
 			continue;
 		}
-		if (!proc_flush(ag, ap, false, &r))
+		if ((all || ap->stall_pending) && !proc_flush(ag, ap, false, &r))
 			report__free(&r);
 		i++;
 	}
@@ -962,8 +971,11 @@ static void on_event(const struct ht_event *e, void *ctx)
 	struct agent *ag = ctx;
 	struct aproc *ap = find_proc(ag, e->key.pid);
 
-	if (ap && ap->an_ok)
+	if (ap && ap->an_ok) {
 		analyze__on_event(&ap->an, e);
+		if (e->type == HT_EV_STALL)
+			ap->stall_pending = true;
+	}
 }
 
 static void on_process(const struct ht_event *e, void *ctx)
