@@ -613,6 +613,35 @@ def test_pyroscope_push_and_receiver_down(procs, tmp_path):
     assert took <= 2.0, "a dead Pyroscope held the exit %.2f s" % took
 
 
+def test_pyroscope_that_never_answers(procs, tmp_path):
+    """A server that takes the connection and never answers: tracing, the
+    events and the metrics endpoint go on, and SIGTERM still exits within 2 s
+    with a push in flight."""
+    tag = "agtest-" + uuid.uuid4().hex[:8]
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # the kernel completes the handshakes; nobody reads
+        agent = Agent(tmp_path, tag, ["--profile-interval", "1", "--pyroscope",
+                                      "http://127.0.0.1:%d" % silent.getsockname()[1],
+                                      "--pyroscope-timeout", "30"])
+        procs.append(agent)
+        py = pythons.interpreters()[-1]
+        script = copy_app(tmp_path, "silent_app.py")
+        t = start_app(procs, py, script, "stall", tag)
+        agent.wait_traced(t.pid)
+        t.trigger()
+        done = t.wait_done()
+        wait_until(lambda: len(agent.event_lines(t.pid)) >= COUNT, 10, "events")
+        check_stall_events(agent.event_lines(t.pid), script, done)
+        time.sleep(1.5)  # a profile is being pushed (and hangs) by now
+        t0 = time.monotonic()
+        assert agent.value("hangtrace_pyroscope_pushes_total", result="ok") == 0
+        assert time.monotonic() - t0 < 1.0
+        rc, took = agent.stop()
+    assert rc == 0, "".join(agent.err.all)
+    assert took <= 2.0, "a silent Pyroscope held the exit %.2f s" % took
+
+
 # --- refusals -----------------------------------------------------------------
 
 def run_agent(args, **kw):
