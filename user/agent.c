@@ -285,6 +285,7 @@ struct aproc {
 /* A process seen by the scan that is not (or not yet) traced. */
 struct seen {
 	uint64_t starttime;
+	uint64_t exe_hash;		/* of the executable it ran when last looked at */
 	int tries;			/* discovery attempts that failed for a retryable reason */
 	bool rejected;			/* not CPython, filtered out, or unsupported: leave it */
 };
@@ -478,22 +479,47 @@ static const char *seen_get(struct agent *ag, pid_t pid)
 
 static void seen_set(struct strmap *m, pid_t pid, const struct seen *s)
 {
-	char buf[64];
+	char buf[96];
 
 	/* strmap values are C strings: encode */
-	snprintf(buf, sizeof(buf), "%llu %d %d", (unsigned long long)s->starttime, s->tries,
-		 s->rejected);
+	snprintf(buf, sizeof(buf), "%llu %llu %d %d", (unsigned long long)s->starttime,
+		 (unsigned long long)s->exe_hash, s->tries, s->rejected);
 	strmap__set(m, &pid, sizeof(pid), buf);
+}
+
+/* FNV-1a of @s: which executable a pid runs, to notice an exec we were not told of. */
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The hash of /proc/PID/exe's target; 0 when there is none (a kernel thread, gone). */
+static uint64_t exe_hash(pid_t pid)
+{
+	char path[64], exe[4096];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return 0;
+	exe[n] = 0;
+	return hash_str(exe);
 }
 
 static bool seen_decode(const char *v, struct seen *s)
 {
-	unsigned long long st;
+	unsigned long long st, eh;
 	int tries, rej;
 
-	if (!v || sscanf(v, "%llu %d %d", &st, &tries, &rej) != 3)
+	if (!v || sscanf(v, "%llu %llu %d %d", &st, &eh, &tries, &rej) != 4)
 		return false;
 	s->starttime = st;
+	s->exe_hash = eh;
 	s->tries = tries;
 	s->rejected = rej;
 	return true;
@@ -527,9 +553,9 @@ static int consider(struct agent *ag, pid_t pid, struct strmap *next_seen, bool 
 
 	if (pid == ag->self || find_proc(ag, pid))
 		return 0;
-	/* known already (one read of /proc/PID/stat), or look closer */
+	/* known already (its stat and exe link), or look closer: an exec we were not told of */
 	if (seen_decode(seen_get(ag, pid), &s) && s.rejected &&
-	    s.starttime == agent_procinfo__starttime(pid)) {
+	    s.starttime == agent_procinfo__starttime(pid) && s.exe_hash == exe_hash(pid)) {
 		if (next_seen)
 			seen_set(next_seen, pid, &s);
 		return 0;
@@ -538,15 +564,17 @@ static int consider(struct agent *ag, pid_t pid, struct strmap *next_seen, bool 
 	if (err) {
 		/* a kernel thread stays one; a zombie or a gone process is left out */
 		if (err == -ENOENT && next_seen && pi.starttime) {
-			s.starttime = pi.starttime;
+			memset(&s, 0, sizeof(s));
+			s.starttime = pi.starttime;	/* no exe: exe_hash 0 */
 			s.rejected = true;
 			seen_set(next_seen, pid, &s);
 		}
 		return 0;
 	}
-	if (s.starttime != pi.starttime)
+	if (s.starttime != pi.starttime || s.exe_hash != hash_str(pi.exe))
 		memset(&s, 0, sizeof(s));
 	s.starttime = pi.starttime;
+	s.exe_hash = hash_str(pi.exe);
 	if (!agent__wanted(&ag->env->include, &ag->env->exclude, &pi)) {
 		s.rejected = true;
 		goto out;
