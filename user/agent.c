@@ -67,6 +67,7 @@ struct agent_env {
 	struct agent_filter include, exclude;
 	int verbose;
 	bool quiet;
+	bool pid_label;
 };
 
 static const char agent_doc[] =
@@ -112,6 +113,7 @@ enum {
 	OPT_MAX_EVENTS,
 	OPT_INCLUDE,
 	OPT_EXCLUDE,
+	OPT_PID_LABEL,
 };
 
 static const struct argp_option agent_opts[] = {
@@ -139,6 +141,7 @@ static const struct argp_option agent_opts[] = {
 	{ "max-frames", OPT_MAX_FRAMES, "N", 0, "Python frames kept per stack, 1-128 (default 64)", 3 },
 	{ "max-processes", OPT_MAX_PROCS, "N", 0, "Processes traced at once, at most (default 256)", 3 },
 	{ "max-services", OPT_MAX_SERVICES, "N", 0, "Distinct service label sets, at most (default 200)", 3 },
+	{ "pid-label", OPT_PID_LABEL, NULL, 0, "Add a pid label: one series per process, not per service (bounded by --max-services)", 3 },
 	{ "max-events", OPT_MAX_EVENTS, "N", 0, "Timeline events kept per process per window (default 65536)", 3 },
 	{ "quiet", 'q', NULL, 0, "Nothing on stderr but warnings and errors", 4 },
 	{ "verbose", 'v', NULL, 0, "More diagnostics; -vv adds libbpf debug output", 4 },
@@ -249,6 +252,9 @@ static error_t agent_parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_EXCLUDE:
 		if (agent_filter__add(&env->exclude, arg))
 			argp_failure(state, 2, 0, "bad --exclude");
+		break;
+	case OPT_PID_LABEL:
+		env->pid_label = true;
 		break;
 	case 'q':
 		env->quiet = true;
@@ -447,6 +453,8 @@ static int proc_add(struct agent *ag, struct pyproc *py, const struct agent_proc
 	ap->py = py;
 	ap->starttime = pi->starttime;
 	agent_ident__from(pi, &ap->id);
+	if (ag->env->pid_label)
+		snprintf(ap->id.pid, sizeof(ap->id.pid), "%d", (int)py->pid);
 	err = proc_analysis_start(ag, ap);
 	if (!err) {
 		err = tracer__add_process(ag->tr, py);
@@ -846,15 +854,17 @@ static void write_profile(struct agent *ag, const char *name, const char *ext,
 /* Pyroscope's app name: hangtrace.python{service labels}, values cut to [A-Za-z0-9._-/:]. */
 static void push_name(const struct aproc *ap, char *out, size_t outsz)
 {
-	const char *vals[3] = { ap->id.exe, ap->id.script, ap->id.cgroup };
-	const char *keys[3] = { "exe", "script", "cgroup" };
+	const char *vals[4] = { ap->id.exe, ap->id.script, ap->id.cgroup, ap->id.pid };
+	const char *keys[4] = { "exe", "script", "cgroup", "pid" };
 	size_t pos;
 	int i;
 
 	pos = snprintf(out, outsz, "hangtrace.python{");
-	for (i = 0; i < 3 && pos < outsz; i++) {
+	for (i = 0; i < 4 && pos < outsz; i++) {
 		const char *s = vals[i];
 
+		if (i == 3 && !*s)
+			break;	/* no pid label */
 		pos += snprintf(out + pos, outsz - pos, "%s%s=", i ? "," : "", keys[i]);
 		for (; *s && pos + 2 < outsz; s++) {
 			unsigned char c = *s;

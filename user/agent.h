@@ -34,6 +34,7 @@ struct agent_ident {
 	char exe[64];			/* basename of the executable: "python3.11" */
 	char script[128];		/* script basename or -m module: "app.py", "uvicorn" */
 	char cgroup[128];		/* last part of the cgroup v2 path; container id when one */
+	char pid[16];			/* --pid-label only: the process id, else "" */
 };
 
 #define AGENT_MAX_FILTERS 16

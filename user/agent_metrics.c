@@ -60,7 +60,7 @@ struct agent_service *agent_metrics__service(struct agent_metrics *m, const stru
 	for (i = 0; i < m->nr_svc; i++) {
 		s = &m->svc[i];
 		if (!strcmp(s->id.exe, id->exe) && !strcmp(s->id.script, id->script) &&
-		    !strcmp(s->id.cgroup, id->cgroup))
+		    !strcmp(s->id.cgroup, id->cgroup) && !strcmp(s->id.pid, id->pid))
 			return s;
 	}
 	if (m->nr_svc == m->max_svc) {
@@ -128,6 +128,8 @@ static void put_labels(FILE *f, const struct agent_service *s, const char *extra
 	fputs("\",cgroup=\"", f);
 	agent_label_escape(f, s->id.cgroup);
 	fputc('"', f);
+	if (s->id.pid[0])
+		fprintf(f, ",pid=\"%s\"", s->id.pid);	/* digits only */
 	if (extra_k)
 		fprintf(f, ",%s=\"%s\"", extra_k, extra_v);
 	fputc('}', f);

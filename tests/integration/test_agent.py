@@ -387,6 +387,24 @@ def test_hostile_script_name(procs, tmp_path):
     assert not any("\x1b" in x for x in agent.err.all)
 
 
+def test_pid_label_only_when_asked(procs, tmp_path):
+    """Two processes of one service: one series by default, one per pid with --pid-label."""
+    tag = "agtest-" + uuid.uuid4().hex[:8]
+    py = pythons.interpreters()[-1]
+    script = copy_app(tmp_path, "twin_app.py")
+    twins = [start_app(procs, py, script, "calm", tag) for _ in range(2)]
+    for args, want in (([], [None]), (["--pid-label"], sorted(str(t.pid) for t in twins))):
+        agent = Agent(tmp_path, tag, args)
+        procs.append(agent)
+        wait_until(lambda: agent.samples("hangtrace_tracked_processes", script="twin_app.py"),
+                   10, "twin_app.py")
+        series = agent.samples("hangtrace_tracked_processes", script="twin_app.py")
+        assert sorted((lab.get("pid") for lab, v in series), key=str) == want, series
+        assert sum(v for lab, v in series) == 2
+        rc, took = agent.stop()
+        assert rc == 0
+
+
 # --- processes coming and going, namespaces -----------------------------------
 
 class ByPid:
