@@ -1118,6 +1118,32 @@ static int setup_outputs(struct agent *ag)
 	return 0;
 }
 
+/* How long a window's end may wait for the loops to be between iterations. */
+#define ROTATE_WAIT_MAX_NS 10000000000ULL
+#define ROTATE_BUSY_NS 10000000ULL
+
+/*
+ * Is a loop thread of a traced process inside an iteration that has lasted
+ * ROTATE_BUSY_NS (@now: CLOCK_MONOTONIC, the BPF clock)?  A window reset now
+ * would split a possible stall from the blocks that make it.
+ */
+static bool loop_busy(struct agent *ag, uint64_t now)
+{
+	struct ht_thread t;
+	uint32_t tids[64];
+	size_t i;
+	int j, n;
+
+	for (i = 0; i < ag->nr_procs; i++) {
+		n = tracer__loop_threads(ag->tr, ag->procs[i]->pid, 0, tids, 64);
+		for (j = 0; j < n; j++)
+			if (!tracer__thread(ag->tr, tids[j], &t) && !t.in_poll && t.iter_start &&
+			    now > t.iter_start + ROTATE_BUSY_NS)
+				return true;
+	}
+	return false;
+}
+
 static int run(struct agent *ag, int sfd)
 {
 	struct agent_env *env = ag->env;
@@ -1150,7 +1176,9 @@ static int run(struct agent *ag, int sfd)
 			scan(ag, false);
 			next_rescan = now + env->rescan_ns;
 		}
-		if (now >= next_rotate) {
+		/* a window closes between loop iterations: a stall is blamed in one piece */
+		if (now >= next_rotate &&
+		    (!loop_busy(ag, now) || now >= next_rotate + ROTATE_WAIT_MAX_NS)) {
 			rotate(ag, false, 0);
 			next_rotate = now + env->profile_ns;
 			next_flush = now + env->flush_ns;

@@ -201,7 +201,8 @@ int agent_profiles__retain(const char *dir, uint64_t max_age_s, unsigned int kee
 			break;
 		files[n++].mtime = st.st_mtime;
 	}
-	qsort(files, n, sizeof(*files), cmp_newest);
+	if (n)
+		qsort(files, n, sizeof(*files), cmp_newest);
 	for (i = 0; i < n; i++) {
 		bool old = max_age_s && now - files[i].mtime > (time_t)max_age_s;
 

@@ -380,7 +380,7 @@ def test_hostile_script_name(procs, tmp_path):
     for n in names:
         assert all(c.isalnum() or c in "._-" for c in n), n
     rc, took = agent.stop()
-    assert rc == 0
+    assert rc == 0, "".join(agent.err.all)
     # the log never carries the target's control characters (terminal escapes)
     line = next(x for x in agent.err.all if x.startswith("hangtrace: tracing process %d " % t.pid))
     assert 'we"ird\\name?<b>?[31m\ufffd.py)' in line, line
@@ -402,7 +402,7 @@ def test_pid_label_only_when_asked(procs, tmp_path):
         assert sorted((lab.get("pid") for lab, v in series), key=str) == want, series
         assert sum(v for lab, v in series) == 2
         rc, took = agent.stop()
-        assert rc == 0
+        assert rc == 0, "".join(agent.err.all)
 
 
 # --- processes coming and going, namespaces -----------------------------------
@@ -526,7 +526,7 @@ def test_sighup_reopens_the_events_file(procs, tmp_path):
     check_stall_events(agent.event_lines(t.pid), script, done)
     assert rotated.read_text() == ""
     rc, took = agent.stop()
-    assert rc == 0
+    assert rc == 0, "".join(agent.err.all)
 
 
 # --- Pyroscope ----------------------------------------------------------------
@@ -627,7 +627,7 @@ def test_pyroscope_push_and_receiver_down(procs, tmp_path):
     agent.exposition()
     assert time.monotonic() - t0 < 1.0  # the endpoint never waits for the pusher
     rc, took = agent.stop()
-    assert rc == 0
+    assert rc == 0, "".join(agent.err.all)
     assert took <= 2.0, "a dead Pyroscope held the exit %.2f s" % took
 
 
