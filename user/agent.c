@@ -973,6 +973,8 @@ static void rotate(struct agent *ag, bool final, uint64_t deadline_ns)
 	size_t i, left = 0;
 	int n;
 
+	/* what BPF has sent belongs to this window: a stall that just ended, with its blame */
+	tracer__poll(ag->tr, 0);
 	for (i = 0; i < ag->nr_procs; i++) {
 		struct aproc *ap = ag->procs[i];
 
