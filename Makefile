@@ -26,9 +26,9 @@ endif
 WARNINGS := -Wall -Wextra -Werror=undef -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS ?= -g -O2
 USER_CFLAGS := $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) -std=gnu11 -D_GNU_SOURCE -MMD -MP \
-	-Ibpf -Iuser -I$(OUTPUT) $(shell pkg-config --cflags libbpf libelf json-c)
+	-Ibpf -Iuser -I$(OUTPUT) $(shell pkg-config --cflags libbpf libelf json-c libmicrohttpd libcurl)
 USER_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS)
-USER_LIBS := $(shell pkg-config --libs libbpf libelf json-c) -lz
+USER_LIBS := $(shell pkg-config --libs libbpf libelf json-c libmicrohttpd libcurl) -lz -lpthread
 
 CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')

@@ -126,6 +126,20 @@ static __always_inline void stat_inc(__u64 *counter)
 	__sync_fetch_and_add(counter, 1);
 }
 
+/*
+ * The thread's id in its own PID namespace: what CPython 3.11+ stores in
+ * native_thread_id (gettid() inside a container, or under unshare --pid).
+ */
+static __always_inline __u32 task_ns_tid(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	int nr = 0;
+
+	bpf_core_read(&nr, sizeof(nr), &pid->numbers[level & 31].nr);
+	return nr;	/* 0: unreadable */
+}
+
 static __always_inline __u64 task_fsbase(struct task_struct *task)
 {
 #ifdef __TARGET_ARCH_x86
@@ -260,6 +274,7 @@ __noinline __u64 walk_current(const struct ht_py_proc *proc, struct ht_thread *t
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct ht_pystack *st;
 	__u64 fsbase = 0, ts;
+	__u32 tid;
 
 	if (!proc || !t)
 		return 0;
@@ -270,9 +285,18 @@ __noinline __u64 walk_current(const struct ht_py_proc *proc, struct ht_thread *t
 		fsbase = task_fsbase(task);
 		t->fsbase = fsbase;
 	}
+	/* 3.11+ match by native_thread_id, which is namespace-local */
+	tid = t->tid;
+	if (proc->ts_native_thread_id >= 0) {
+		__u32 ns_tid = task_ns_tid(task);
+
+		barrier_var(ns_tid);
+		if (ns_tid)
+			tid = ns_tid;
+	}
 	ts = t->tstate;
-	if (!ts || !ht_py_tstate_matches(proc, NULL, ts, t->tid, fsbase)) {
-		ts = ht_py_find_tstate(proc, NULL, t->tid, fsbase);
+	if (!ts || !ht_py_tstate_matches(proc, NULL, ts, tid, fsbase)) {
+		ts = ht_py_find_tstate(proc, NULL, tid, fsbase);
 		t->tstate = ts;
 	}
 	if (!ts) {

@@ -702,7 +702,7 @@ int analyze__report(struct analyze *a, struct report *r)
 		}
 		if (!rt->python)
 			rt->python = pywalk__find_tstate(&a->bpf_proc, a->mem, ti->tid, ti->fsbase) != 0;
-		if (t && t->pend.count) {
+		if (t && t->pend.count && !a->ended_only) {
 			/* woken, but not yet back from the syscall: flush it */
 			err = add_open_block(a, &bd, ti, t->pend.total_ns, t->pend.reason);
 			if (err)
@@ -727,7 +727,7 @@ int analyze__report(struct analyze *a, struct report *r)
 			free(tmp.fd_desc);
 			rt->reason_ns[tmp.reason] += open_ns;
 		}
-		if (open_ns < a->min_block_ns)
+		if (open_ns < a->min_block_ns || a->ended_only)
 			continue;
 		err = add_open_block(a, &bd, ti, open_ns, -1);
 		if (err)

@@ -36,6 +36,12 @@ struct analyze {
 	uint32_t sample_hz;
 	uint32_t max_frames;
 	bool target_exited;
+	/*
+	 * Blockers only from blocks that ended (the agent's back-to-back
+	 * windows: a block still open is counted in the window it ends in,
+	 * once).  Per-thread time by reason still runs up to now.
+	 */
+	bool ended_only;
 	struct timeline tl;		/* blocks, stalls and loop samples, for stall blame */
 	/* asyncio tasks (3.14+): the layout, once found, and the tasks named so far */
 	int aio_state;			/* 0: not found yet, 1: found, -1: never (version, error) */

@@ -25,6 +25,7 @@ static const char doc[] =
 	"                 [--min-block MS] [--format FORMAT] [-o FILE]\n"
 	"       hangtrace run [OPTIONS] -- CMD [ARGS...]\n"
 	"       hangtrace dump -p PID [--format text|json] [-o FILE] [--trace SECONDS]\n"
+	"       hangtrace agent [--metrics-addr HOST:PORT] [--events FILE] [--profile-dir DIR] ...\n"
 	"\n"
 	"Traces every thread of a running CPython process (3.6-3.15) with BPF and reports\n"
 	"its off-CPU time by Python stack, blocking reason (lock, gil, sleep, socket, io,\n"

@@ -336,6 +336,7 @@ static int add_stall(struct analyze *a, struct report *r, const struct loops_in 
 	memset(st, 0, sizeof(*st));
 	st->tid = tid;
 	st->start_ns = s > in->start_ns ? s - in->start_ns : 0;
+	st->start_ktime_ns = s;
 	st->dur_ns = e - s;
 	st->blocker = b;
 	st->in_progress = in_progress;

@@ -18,6 +18,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "agent.h"
 #include "cli.h"
 #include "dump.h"
 #include "env.h"
@@ -54,9 +55,11 @@ int main(int argc, char **argv)
 	/* hangtrace run ... -- CMD: start a command, traced from its first line (user/run.c) */
 	if (argc > 1 && !strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	/* hangtrace agent ...: every CPython of the host, always on (user/agent.c) */
+	if (argc > 1 && !strcmp(argv[1], "agent"))
+		return cmd_agent(argc - 1, argv + 1);
 
 	env__init(&env);
-
 	argp_err_exit_status = 2;
 	err = env__parse(argc, argv, &env);
 	if (err)

@@ -60,7 +60,8 @@ struct rblocker {
 
 struct rstall {
 	uint32_t tid;
-	uint64_t start_ns;		/* from the window's start */
+	uint64_t start_ns;		/* from the window's start (0 if it began before) */
+	uint64_t start_ktime_ns;	/* when it began, CLOCK_MONOTONIC: its identity */
 	uint64_t dur_ns;
 	int blocker;			/* index into blockers, -1: none found */
 	bool in_progress;		/* still stalled when the window closed */
@@ -172,5 +173,9 @@ int report__focus(struct report *r, const regex_t *re, const char *pattern);
 int report__write_text(const struct report *r, FILE *f);
 int report__write_json(const struct report *r, FILE *f);
 int report__write_folded(const struct report *r, FILE *f);
+
+/* report__json_blocker - blocker @b as the JSON report's "blockers" entry (json-c object). */
+struct json_object;
+struct json_object *report__json_blocker(const struct rblocker *b);
 
 #endif

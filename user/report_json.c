@@ -91,6 +91,11 @@ static json_object *jblocker(const struct rblocker *b)
 	return o;
 }
 
+json_object *report__json_blocker(const struct rblocker *b)
+{
+	return jblocker(b);
+}
+
 /*
  * The per-process members (target, window, threads, stalls, blockers) of
  * @r into @root: the top level holds the root process's, each element of

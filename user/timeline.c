@@ -7,10 +7,14 @@
 void timeline__add(struct timeline *tl, const struct ht_event *e)
 {
 	struct ht_event *tmp;
-	size_t cap;
+	size_t cap, max = tl->max ? tl->max : TIMELINE_MAX_EVENTS;
 
+	if (tl->n >= max) {
+		tl->dropped++;
+		return;
+	}
 	if (tl->n == tl->cap) {
-		if (tl->cap >= TIMELINE_MAX_EVENTS) {
+		if (tl->cap >= max) {
 			tl->dropped++;
 			return;
 		}

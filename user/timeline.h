@@ -13,7 +13,8 @@
 struct timeline {
 	struct ht_event *ev;
 	size_t n, cap;
-	uint64_t dropped;	/* events not kept: over TIMELINE_MAX_EVENTS or ENOMEM */
+	uint64_t dropped;	/* events not kept: over the cap or ENOMEM */
+	size_t max;		/* cap on events kept; 0: TIMELINE_MAX_EVENTS */
 };
 
 /* timeline__add - keep a copy of @e (blocks, stalls and samples). */

@@ -613,3 +613,27 @@ void tracer__free(struct tracer *tr)
 	free(tr->pids);
 	free(tr);
 }
+
+/* Delete every entry of hash map @map (bounded: BPF may add while we delete). */
+static void clear_map(struct bpf_map *map, size_t ksz)
+{
+	size_t cap = bpf_map__max_entries(map), i;
+	int fd = bpf_map__fd(map);
+	char *key;
+
+	key = calloc(1, ksz);
+	if (!key)
+		return;
+	for (i = 0; i < 2 * cap && bpf_map_get_next_key(fd, NULL, key) == 0; i++)
+		bpf_map_delete_elem(fd, key);
+	free(key);
+}
+
+int tracer__reset_aggregates(struct tracer *tr)
+{
+	clear_map(tr->skel->maps.offcpu, sizeof(struct ht_agg_key));
+	clear_map(tr->skel->maps.oncpu, sizeof(struct ht_oncpu_key));
+	clear_map(tr->skel->maps.pystacks, sizeof(__u64));
+	clear_map(tr->skel->maps.kstacks, sizeof(__u64));
+	return 0;
+}

@@ -70,6 +70,14 @@ int tracer__remove_process(struct tracer *tr, uint32_t pid);
 struct pyasyncio;
 int tracer__set_asyncio(struct tracer *tr, uint32_t pid, const struct pyasyncio *a);
 
+/*
+ * tracer__reset_aggregates - start a new window for every process: empty the
+ * off-CPU aggregates, on-CPU samples and the stack maps (thread state and
+ * per-thread counters stay).  Build the window's reports first.  The agent
+ * calls it once per profile interval so the maps never fill up.  0.
+ */
+int tracer__reset_aggregates(struct tracer *tr);
+
 /* tracer__attach - attach every program.  0 or -errno. */
 int tracer__attach(struct tracer *tr);
 
