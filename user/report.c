@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "utf8.h"
 #include "syscalls.h"
 
 static const char *const reason_names[HT_R_MAX] = {
@@ -90,14 +91,7 @@ void report__free(struct report *r)
  */
 void report__put_clean(FILE *f, const char *s)
 {
-	for (; s && *s; s++) {
-		unsigned char c = *s;
-
-		if (c < 0x20 || c == 0x7f)
-			fprintf(f, "\\x%02x", c);
-		else
-			fputc(c, f);
-	}
+	utf8_put_clean(f, s);
 }
 
 static double secs(uint64_t ns)
@@ -245,8 +239,10 @@ int report__write_text(const struct report *r, FILE *f)
 		report__put_clean(f, r->cmdline);
 		fputc(')', f);
 	}
-	fprintf(f, "\n  exe %s, Python %s, %zu thread%s, traced %.2f s, blocks >= %.3g ms recorded\n",
-		r->exe ? r->exe : "?", r->python ? r->python : "?", r->nr_threads,
+	fputs("\n  exe ", f);
+	report__put_clean(f, r->exe ? r->exe : "?");
+	fprintf(f, ", Python %s, %zu thread%s, traced %.2f s, blocks >= %.3g ms recorded\n",
+		r->python ? r->python : "?", r->nr_threads,
 		r->nr_threads == 1 ? "" : "s", secs(r->duration_ns), r->min_block_ns / 1e6);
 	if (r->target_exited)
 		fputs("  the process exited during tracing: this is what was collected until then\n", f);

@@ -2,7 +2,17 @@
 #ifndef HT_UTF8_H
 #define HT_UTF8_H
 
+#include <stdio.h>
+
 /* utf8_sanitize - a malloc'ed copy of @s with invalid UTF-8 replaced by U+FFFD; NULL on ENOMEM. */
 char *utf8_sanitize(const char *s);
+
+/*
+ * utf8_put_clean - write @s (untrusted: a name from the target) to @f so that
+ * it cannot drive a terminal: C0 controls, DEL and bytes of invalid UTF-8 as
+ * \xNN, C1 controls and bidirectional overrides as \u{NNNN}.  A NULL @s
+ * writes nothing.
+ */
+void utf8_put_clean(FILE *f, const char *s);
 
 #endif
