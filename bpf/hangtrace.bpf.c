@@ -31,6 +31,7 @@ const volatile struct ht_config cfg = {};
 
 struct ht_stats stats = {};
 __u32 iter_tgid = 0;
+__u32 exec_tgid = 0;	/* a traced process that called execve(): its tgid */
 
 #define S_IFMT	 00170000
 #define S_IFSOCK 0140000
@@ -763,6 +764,22 @@ int BPF_PROG(handle_sched_exit, struct task_struct *task)
 	t = bpf_map_lookup_elem(&threads, &tid);
 	if (t)
 		t->exited = 1;
+	return 0;
+}
+
+/*
+ * A traced process replaced its program: its Python layout is gone, so stop
+ * walking its frames and tell userspace, which reports what it collected.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+
+	if (!bpf_map_lookup_elem(&py_procs, &tgid))
+		return 0;
+	bpf_map_delete_elem(&py_procs, &tgid);
+	exec_tgid = tgid;
 	return 0;
 }
 

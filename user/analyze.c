@@ -50,6 +50,7 @@ void analyze__fini(struct analyze *a)
 {
 	pysym__free(a->sym);
 	procmem__close(a->mem);
+	free(a->exec_into);
 	ksyms__free(a->ks);
 	strmap__free(a->fd_desc);
 	strmap__free(a->names);
@@ -499,6 +500,7 @@ int analyze__report(struct analyze *a, struct report *r)
 	r->start_unix_ns = a->start_unix_ns;
 	r->min_block_ns = a->min_block_ns;
 	r->target_exited = a->target_exited;
+	r->exec_into = a->exec_into ? strdup(a->exec_into) : NULL;
 	r->cmdline = procthread__cmdline(a->p->pid);
 
 	err = tracer__snapshot(a->tr, &snap);
@@ -513,7 +515,8 @@ int analyze__report(struct analyze *a, struct report *r)
 	now = snap.taken_ns;
 	r->duration_ns = now - a->start_mono_ns;
 	r->stats = snap.stats;
-	if (!a->target_exited && tracer__task_info(a->tr, a->p->pid, &tasks, &nr_tasks))
+	/* after an exec the threads run another program: nothing more to read */
+	if (!a->target_exited && !a->exec_into && tracer__task_info(a->tr, a->p->pid, &tasks, &nr_tasks))
 		nr_tasks = 0;
 
 	err = add_aggregates(a, &bd, &snap, tasks, nr_tasks);

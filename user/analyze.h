@@ -35,6 +35,7 @@ struct analyze {
 	uint32_t sample_hz;
 	uint32_t max_frames;
 	bool target_exited;
+	char *exec_into;		/* the target exec'd this program (malloc'ed), or NULL */
 	struct timeline tl;		/* blocks, stalls and loop samples, for stall blame */
 };
 

@@ -80,6 +80,7 @@ void report__free(struct report *r)
 	free(r->stalls);
 	free(r->threads);
 	free(r->exe);
+	free(r->exec_into);
 	free(r->cmdline);
 	free(r->python);
 	memset(r, 0, sizeof(*r));
@@ -246,6 +247,11 @@ int report__write_text(const struct report *r, FILE *f)
 		r->nr_threads == 1 ? "" : "s", secs(r->duration_ns), r->min_block_ns / 1e6);
 	if (r->target_exited)
 		fputs("  the process exited during tracing: this is what was collected until then\n", f);
+	if (r->exec_into) {
+		fputs("  the process exec'd ", f);
+		report__put_clean(f, r->exec_into);
+		fputs(" during tracing: this is what was collected until then\n", f);
+	}
 	if (lost)
 		fprintf(f, "  WARNING: data was lost: %llu events, %llu aggregates, %llu stacks, %llu threads "
 			   "did not fit\n",

@@ -102,6 +102,7 @@ struct report {
 	uint64_t duration_ns;
 	uint64_t min_block_ns;
 	bool target_exited;
+	char *exec_into;		/* the program the target exec'd during tracing, or NULL */
 	struct rthread *threads;
 	size_t nr_threads;
 	struct rblocker *blockers;	/* sorted by total_ns, largest first */

@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "analyze.h"
 #include "log.h"
@@ -36,6 +38,20 @@ static int target_gone(pid_t pid)
 	}
 	fclose(f);
 	return gone;
+}
+
+/* The program @pid runs now (malloc'ed), or NULL. */
+static char *exe_of(pid_t pid)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	return strdup(buf);
 }
 
 /*
@@ -144,6 +160,12 @@ int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct rep
 				memset(al.announced + al.n, 0, sizeof(al.announced) - al.n * sizeof(al.announced[0]));
 			}
 			check_live_stalls(&an, tr, opts, &al, clock_ns(CLOCK_MONOTONIC));
+		}
+		if (tracer__execed(tr, p->pid)) {
+			an.exec_into = exe_of(p->pid);
+			p_warn("process %d exec'd %s during tracing; reporting what was collected",
+			       p->pid, an.exec_into ? an.exec_into : "another program");
+			break;
 		}
 		if (target_gone(p->pid)) {
 			an.target_exited = true;

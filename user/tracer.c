@@ -34,6 +34,53 @@ struct tracer {
 	int nr_procs;
 };
 
+/*
+ * Testing aids (docs/hardening.md): shrink the ring buffer and the aggregate
+ * and stack maps so that a test can make them overflow and check that the
+ * report counts what was lost.  0, or -EINVAL with the error printed.
+ */
+static int env_size(const char *name, uint64_t min, uint64_t max, bool pow2, uint32_t *out)
+{
+	const char *s = getenv(name);
+	unsigned long long v;
+	char *end;
+
+	*out = 0;
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max || (pow2 && (v & (v - 1)))) {
+		p_err("invalid %s '%s': expected %s from %llu to %llu", name, s,
+		      pow2 ? "a power of two" : "a number", (unsigned long long)min,
+		      (unsigned long long)max);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int size_maps(struct hangtrace_bpf *skel)
+{
+	struct bpf_map *maps[] = { skel->maps.offcpu, skel->maps.pystacks, skel->maps.kstacks,
+				   skel->maps.oncpu };
+	uint32_t rb, entries;
+	size_t i;
+	int err;
+
+	err = env_size("HANGTRACE_RINGBUF_SIZE", 4096, 1U << 30, true, &rb);
+	if (!err)
+		err = env_size("HANGTRACE_MAP_ENTRIES", 1, 1U << 24, false, &entries);
+	if (err)
+		return err;
+	if (rb && (err = bpf_map__set_max_entries(skel->maps.events, rb)))
+		return err;
+	for (i = 0; entries && i < sizeof(maps) / sizeof(maps[0]); i++)
+		if ((err = bpf_map__set_max_entries(maps[i], entries)))
+			return err;
+	return 0;
+}
+
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct tracer *tr = ctx;
@@ -73,6 +120,9 @@ struct tracer *tracer__new(const struct tracer_opts *opts)
 	tr->skel->rodata->cfg.loop_tid = opts->loop_tid;
 	tr->skel->rodata->cfg.max_frames = opts->max_frames ? opts->max_frames : HT_MAX_PY_FRAMES;
 	tr->skel->rodata->cfg.self_pid = getpid();
+	err = size_maps(tr->skel);
+	if (err)
+		goto cleanup;
 
 	/* Load & verify BPF programs */
 	err = hangtrace_bpf__load(tr->skel);
@@ -380,6 +430,11 @@ int tracer__task_info(struct tracer *tr, pid_t pid, struct ht_task_info **out, s
 			return -errno;
 	}
 	return taskiter__collect(tr->iter_link, out, n);
+}
+
+bool tracer__execed(struct tracer *tr, uint32_t pid)
+{
+	return tr->skel->bss->exec_tgid == pid;
 }
 
 int tracer__thread(struct tracer *tr, uint32_t tid, struct ht_thread *out)

@@ -63,6 +63,9 @@ int tracer__kstack(struct tracer *tr, uint64_t id, struct ht_kstack *out);
  */
 int tracer__task_info(struct tracer *tr, pid_t pid, struct ht_task_info **out, size_t *n);
 
+/* tracer__execed - has process @pid called execve() since it was added? */
+bool tracer__execed(struct tracer *tr, uint32_t pid);
+
 /* tracer__thread - the current state of thread @tid; 0 or -ENOENT. */
 int tracer__thread(struct tracer *tr, uint32_t tid, struct ht_thread *out);
 
