@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "procmem.h"
@@ -10,7 +12,29 @@
 struct procmem {
 	int fd;
 	pid_t pid;
+	bool fail;		/* the testing aid: fail every read (-EIO) */
 };
+
+/* Is @tid in HANGTRACE_FAULT_TIDS? */
+static bool fault_tid(uint32_t tid)
+{
+	const char *s = getenv("HANGTRACE_FAULT_TIDS");
+	char *end;
+
+	while (s && *s && tid) {
+		if (strtoul(s, &end, 10) == tid && (*end == ',' || !*end))
+			return true;
+		s = strchr(s, ',');
+		s = s ? s + 1 : NULL;
+	}
+	return false;
+}
+
+void procmem__on_behalf_of(struct procmem *m, uint32_t tid)
+{
+	if (m)
+		m->fail = fault_tid(tid);
+}
 
 struct procmem *procmem__open(pid_t pid)
 {
@@ -51,6 +75,8 @@ int procmem__read(struct procmem *m, uint64_t addr, void *buf, size_t len)
 	/* Addresses with the top bit set are kernel space or garbage. */
 	if (addr == 0 || addr >= (1ULL << 63) || addr + len < addr)
 		return -EFAULT;
+	if (m->fail)
+		return -EIO;
 	n = pread(m->fd, buf, len, (off_t)addr);
 	if (n < 0)
 		return -errno;
