@@ -79,6 +79,13 @@ struct ht_py_proc {
 	__s32 frame_instr;
 	__s32 frame_owner;
 	__u32 owner_skip_min;	/* skip frames whose owner >= this; 0: no owner field */
+	__u32 pad;
+	/*
+	 * The target's PID namespace (st_dev, st_ino of /proc/PID/ns/pid) when
+	 * it is not ours: native_thread_id holds TIDs of that namespace.
+	 */
+	__u64 pidns_dev;
+	__u64 pidns_ino;
 };
 
 /* Addresses of the socket a thread blocked on, read at wake-up (ports in host order). */

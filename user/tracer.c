@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,6 +147,23 @@ cleanup:
 	return NULL;
 }
 
+/* @pid's PID namespace, or 0/0 when it is ours.  0 or -errno. */
+static int pidns_of(pid_t pid, __u64 *dev, __u64 *ino)
+{
+	struct stat theirs, ours;
+	char path[64];
+
+	*dev = *ino = 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+	if (stat(path, &theirs) || stat("/proc/self/ns/pid", &ours))
+		return -errno;
+	if (theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino) {
+		*dev = theirs.st_dev;
+		*ino = theirs.st_ino;
+	}
+	return 0;
+}
+
 int tracer__py_proc(const struct pyproc *p, struct ht_py_proc *out)
 {
 	const struct py_offsets *o = &p->off;
@@ -189,6 +207,8 @@ int tracer__py_proc(const struct pyproc *p, struct ht_py_proc *out)
 	out->frame_instr = o->frame_instr;
 	out->frame_owner = o->frame_owner;
 	out->owner_skip_min = p->traits->owner_skip_min;
+	if (pidns_of(p->pid, &out->pidns_dev, &out->pidns_ino))
+		return -EINVAL;
 	if (out->ts_next < 0 || out->ts_frame < 0 || out->frame_back < 0 || out->frame_code < 0 ||
 	    (out->frame_lasti < 0 && out->frame_instr < 0) ||
 	    (out->ts_native_thread_id < 0 && out->ts_thread_id < 0) ||
