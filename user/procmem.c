@@ -12,6 +12,7 @@
 struct procmem {
 	int fd;
 	pid_t pid;
+	uint64_t serial;	/* unique per open, for caches keyed by handle */
 	bool fail;		/* the testing aid: fail every read (-EIO) */
 };
 
@@ -53,8 +54,11 @@ struct procmem *procmem__open(pid_t pid)
 		errno = err;
 		return NULL;
 	}
+	static uint64_t serials;
+
 	m->fd = fd;
 	m->pid = pid;
+	m->serial = ++serials;
 	return m;
 }
 
@@ -81,6 +85,11 @@ int procmem__read(struct procmem *m, uint64_t addr, void *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+uint64_t procmem__serial(const struct procmem *m)
+{
+	return m ? m->serial : 0;
 }
 
 int procmem__read_u64(struct procmem *m, uint64_t addr, uint64_t *out)

@@ -27,6 +27,9 @@ int procmem__read(struct procmem *m, uint64_t addr, void *buf, size_t len);
  */
 void procmem__on_behalf_of(struct procmem *m, uint32_t tid);
 
+/* procmem__serial - a number no other handle of this run has (0 for NULL). */
+uint64_t procmem__serial(const struct procmem *m);
+
 /* Convenience: read a little-endian u64 / u32 / pointer. */
 int procmem__read_u64(struct procmem *m, uint64_t addr, uint64_t *out);
 int procmem__read_u32(struct procmem *m, uint64_t addr, uint32_t *out);

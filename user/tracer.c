@@ -16,7 +16,9 @@
 #include "hangtrace.h"
 #include "hangtrace.skel.h"
 #include "log.h"
+#include "procmem.h"
 #include "pyproc.h"
+#include "pywalk_user.h"
 #include "taskiter.h"
 #include "tracer.h"
 
@@ -245,11 +247,22 @@ int tracer__add_process(struct tracer *tr, const struct pyproc *p)
 static int seed_threads(struct tracer *tr, int i)
 {
 	int fd = bpf_map__fd(tr->skel->maps.threads);
+	struct ht_task_info *tasks = NULL;
+	struct procmem *mem;
+	size_t nr_tasks = 0, k;
 	struct ht_thread t;
 	struct dirent *de;
 	char path[64];
 	__u32 tid;
 	DIR *dir;
+
+	/*
+	 * Find each thread's thread state now: the BPF side walks only the
+	 * first HT_MAX_TSTATES of the list, and new threads go to its head.
+	 */
+	mem = procmem__open(tr->pids[i]);
+	if (mem && tracer__task_info(tr, tr->pids[i], &tasks, &nr_tasks))
+		nr_tasks = 0;
 
 	snprintf(path, sizeof(path), "/proc/%u/task", tr->pids[i]);
 	dir = opendir(path);
@@ -265,11 +278,18 @@ static int seed_threads(struct tracer *tr, int i)
 		t.syscall = -1;
 		memcpy(t.gil_lo, tr->procs[i].gil_lo, sizeof(t.gil_lo));
 		memcpy(t.gil_hi, tr->procs[i].gil_hi, sizeof(t.gil_hi));
+		for (k = 0; k < nr_tasks; k++)
+			if (tasks[k].tid == tid)
+				t.fsbase = tasks[k].fsbase;
+		if (mem)
+			t.tstate = pywalk__find_tstate(&tr->procs[i], mem, tid, t.fsbase);
 		if (bpf_map_update_elem(fd, &tid, &t, BPF_NOEXIST) && errno != EEXIST)
 			p_warn("thread %u of process %u cannot be traced: %s", tid, tr->pids[i],
 			       strerror(errno));
 	}
 	closedir(dir);
+	free(tasks);
+	procmem__close(mem);
 	return 0;
 }
 
