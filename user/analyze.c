@@ -331,8 +331,10 @@ static int add_open_block(struct analyze *a, struct builder *bd, const struct ht
 	}
 	ts = pywalk__find_tstate(&a->bpf_proc, a->mem, ti->tid, ti->fsbase);
 	memset(&st, 0, sizeof(st));
+	procmem__on_behalf_of(a->mem, ti->tid);
 	if (ts)
 		id = pywalk__stack(&a->bpf_proc, a->mem, ts, &st, a->max_frames);
+	procmem__on_behalf_of(a->mem, 0);
 
 	/* the same place as an aggregate of this thread? */
 	for (i = 0; id && i < bd->r->nr_blockers; i++) {
