@@ -109,7 +109,10 @@ int trace__run(const struct pyproc *p, const struct trace_opts *opts, struct rep
 		return -errno;
 	err = analyze__init(&an, p, tr);
 	if (err) {
-		p_err("cannot read process %d: %s", p->pid, strerror(-err));
+		if (target_gone(p->pid))
+			p_err("process %d exited before tracing could start", p->pid);
+		else
+			p_err("cannot read process %d: %s", p->pid, strerror(-err));
 		goto cleanup;
 	}
 	an.min_block_ns = opts->min_block_ns;

@@ -339,7 +339,11 @@ int tracer__attach(struct tracer *tr)
 	for (int i = 0; i < tr->nr_procs; i++) {
 		err = seed_threads(tr, i);
 		if (err) {
-			p_err("cannot list the threads of process %u: %s", tr->pids[i], strerror(-err));
+			if (err == -ENOENT || err == -ESRCH)
+				p_err("process %u exited before tracing could start", tr->pids[i]);
+			else
+				p_err("cannot list the threads of process %u: %s", tr->pids[i],
+				      strerror(-err));
 			return err;
 		}
 	}
