@@ -643,3 +643,25 @@ def test_signal_while_memory_reads_fail(procs, tmp_path):
     assert naps(rep)  # what BPF read while it ran is there
     parked = [b for b in rep["blockers"] if b["still_blocked"] and b["tid"] == t.pid]
     assert parked and parked[0]["stack"] == [] and parked[0]["stack_partial"] is True, parked
+
+
+def test_binary_only_in_the_targets_mount_namespace(procs, tmp_path):
+    """The interpreter runs from a tmpfs mounted in its own mount namespace only."""
+    if not DEBIAN:
+        pytest.skip("needs the static Debian python")
+    d = tmp_path / "private"
+    d.mkdir()
+    script = ("mount -t tmpfs none {d} && cp {exe} {d}/python3.11 && "
+              "exec env PYTHONHOME=/usr {d}/python3.11 {h} sleeper 0.4").format(
+                  d=d, exe=DEBIAN.executable, h=HOSTILE)
+    t = Target(["unshare", "--fork", "--pid", "--mount-proc", "--mount", "sh", "-c", script])
+    procs.append(t)
+    with open("/proc/%d/task/%d/children" % (t.pid, t.pid)) as f:
+        inner = int(f.read().split()[0])
+    procs.append(_Pid(inner))
+    assert not (d / "python3.11").exists()  # not in our namespace
+    assert os.readlink("/proc/%d/exe" % inner) == str(d / "python3.11")
+    rep = dump(inner)
+    assert rep["threads"][0]["stack"][0] == at("wait_trigger", "wait_trigger")
+    assert rep["target"]["exe"] == str(d / "python3.11")
+    traced_nap(procs, inner, t, 0.4)
