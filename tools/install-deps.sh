@@ -3,7 +3,7 @@
 # Idempotent: only calls apt-get when something is missing.
 set -eu
 pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libjson-c-dev
- python3 python3-pytest libbpf-tools binutils
+ python3 python3-pytest libbpf-tools binutils util-linux libcap2-bin
  python3-fastapi python3-uvicorn python3-eventlet python3-gevent python3-uvloop python3-requests"
 missing=
 for p in $pkgs; do
