@@ -303,15 +303,23 @@ int report__write_text(const struct report *r, FILE *f)
 
 /*
  * Folded stacks: "process;thread;outermost;...;innermost;[reason] MICROSECONDS".
- * Frames are "function (file:line)"; ';' and control characters in names
- * become '_' so that every line splits the same way.
+ * Frames are "function (file:line)"; ';', control characters, bidi
+ * overrides and bytes of invalid UTF-8 in names become '_' so that every line
+ * splits the same way and is valid UTF-8.
  */
 static void put_folded(FILE *f, const char *s)
 {
-	for (; s && *s; s++) {
-		unsigned char c = *s;
+	size_t n;
 
-		fputc(c == ';' || c < 0x20 || c == 0x7f ? '_' : c, f);
+	while (s && *s) {
+		n = utf8_safe_len(s);
+		if (!n || *s == ';') {
+			fputc('_', f);
+			s++;
+			continue;
+		}
+		fwrite(s, 1, n, f);
+		s += n;
 	}
 }
 

@@ -74,6 +74,16 @@ static int unsafe_cp(unsigned int cp)
 	       (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
+size_t utf8_safe_len(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = seq_len(p);
+
+	if (!n || (n == 1 && (*p < 0x20 || *p == 0x7f)) || (n > 1 && unsafe_cp(decode(p, n))))
+		return 0;
+	return n;
+}
+
 void utf8_put_clean(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

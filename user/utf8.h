@@ -15,4 +15,10 @@ char *utf8_sanitize(const char *s);
  */
 void utf8_put_clean(FILE *f, const char *s);
 
+/*
+ * utf8_safe_len - the length of the character at @s if it is valid UTF-8 and
+ * printable (not a control, C1 or bidi character), else 0.  @s is not empty.
+ */
+size_t utf8_safe_len(const char *s);
+
 #endif

@@ -431,6 +431,21 @@ def test_hostile_names(py, procs):
         long = [f for f in frames if f["function"].startswith("LLLL")]
         assert long and all(c == "L" for c in long[0]["function"].rstrip("."))
         assert long[0]["file"].startswith("/tmp/FFFF")
+    # folded (for flame graph tools): one line per stack, valid UTF-8, no controls
+    tr = Tracer(t.pid, fmt="folded")
+    procs.append(tr)
+    time.sleep(0.3)
+    tr.p.send_signal(signal.SIGINT)
+    raw = tr.p.stdout.read().encode("utf-8", "surrogateescape")
+    assert tr.p.wait(timeout=10) == 0
+    _no_terminal_controls(raw)
+    lines = raw.decode().splitlines()
+    assert all(re.match(r"^[^ ].* \d+$", l) for l in lines), lines
+    esc = [l for l in lines if "f_[2J_]0_pwned_ (/tmp/esc_[31mred.py:2)" in l]
+    quotes = [l for l in lines if "q\"<b>&'\\ (/tmp/q\"<b>.py:2)" in l]
+    assert esc and quotes, lines
+    # same stack shape, so the same number of fields: nothing split the escaped name
+    assert esc[0].count(";") == quotes[0].count(";"), (esc, quotes)
 
 
 # --- namespaces -----------------------------------------------------------

@@ -39,5 +39,8 @@ int main(void)
 	expect("q\"<b>&'\\", "q\"<b>&'\\");				/* text needs no HTML escaping */
 	expect("", "");
 	expect(NULL, "");
+	CHECK(utf8_safe_len("a") == 1 && utf8_safe_len("\xc3\xa9") == 2, "safe_len of printable");
+	CHECK(!utf8_safe_len("\x1b") && !utf8_safe_len("\xff") && !utf8_safe_len("\xc2\x9b") &&
+	      !utf8_safe_len("\xe2\x80\xae") && !utf8_safe_len("\xe6\x97"), "safe_len of unsafe");
 	return CHECK_SUMMARY();
 }
