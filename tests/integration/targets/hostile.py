@@ -13,7 +13,7 @@ by the tests.
   deep N            trigger: recurse N levels in dive(), sleep at the bottom
   names             threads blocked in functions and files with hostile names
   exec              trigger: nap() ARG seconds, then exec into /bin/sleep
-  big N             trigger: N distinct stacks (N threads), each blocked once
+  fanout N          trigger: N new threads each nap() 0.05 s once, print DONE
 """
 import json
 import os
@@ -143,6 +143,20 @@ def names():
     park_forever()
 
 
+def fanout():
+    n = int(ARG)
+    threading.stack_size(64 * 1024)
+    ready()
+    wait_trigger()
+    ts = [threading.Thread(target=nap, args=(0.05,)) for _ in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    print("DONE {}", flush=True)
+    park_forever()
+
+
 def exec_scenario():
     ready()
     wait_trigger()
@@ -152,7 +166,7 @@ def exec_scenario():
 
 
 SCENARIOS = {"sleeper": sleeper, "threads": threads, "deep": deep, "names": names,
-             "exec": exec_scenario}
+             "exec": exec_scenario, "fanout": fanout}
 
 if __name__ == "__main__":
     SCENARIOS[sys.argv[1]]()
