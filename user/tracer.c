@@ -18,7 +18,9 @@
 #include "log.h"
 #include "procmem.h"
 #include "pyproc.h"
+#include "procthread.h"
 #include "pywalk_user.h"
+#include "reason.h"
 #include "taskiter.h"
 #include "tracer.h"
 
@@ -239,6 +241,35 @@ int tracer__add_process(struct tracer *tr, const struct pyproc *p)
 	return 0;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * A thread asleep at attach is off-CPU from now on: give it the interval's
+ * start and reason (as note_block() would have), so that its wake-up during
+ * the window is a block like any other instead of nothing.
+ */
+static void seed_wait(struct tracer *tr, int i, struct procmem *mem, struct ht_thread *t)
+{
+	struct procthread_wait w = { .syscall = -1, .fd = -1 };
+	char state;
+
+	if (procthread__state(tr->pids[i], t->tid, &state) || (state != 'S' && state != 'D'))
+		return;
+	procthread__classify(tr->pids[i], t->tid, mem, &tr->procs[i], &w);
+	free(w.fd_desc);
+	t->off_ts = now_ns();
+	t->syscall = w.syscall;
+	t->arg0 = w.syscall == HT_NR_futex ? w.args[0] : (__u64)(__s64)w.fd;
+	t->reason = w.syscall >= 0 && ht_is_loop_wait(w.syscall, w.args[1]) ? HT_R_IDLE :
+		    (__u32)w.reason;
+}
+
 /*
  * Make the thread entries of process @i's existing threads.  Called once the
  * programs are attached: threads born after that get theirs from handle_fork,
@@ -283,6 +314,7 @@ static int seed_threads(struct tracer *tr, int i)
 				t.fsbase = tasks[k].fsbase;
 		if (mem)
 			t.tstate = pywalk__find_tstate(&tr->procs[i], mem, tid, t.fsbase);
+		seed_wait(tr, i, mem, &t);
 		if (bpf_map_update_elem(fd, &tid, &t, BPF_NOEXIST) && errno != EEXIST)
 			p_warn("thread %u of process %u cannot be traced: %s", tid, tr->pids[i],
 			       strerror(errno));
@@ -357,14 +389,6 @@ int tracer__poll(struct tracer *tr, int timeout_ms)
 	int n = ring_buffer__poll(tr->rb, timeout_ms);
 
 	return n == -EINTR ? 0 : n;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 /* Copy every entry of hash map @map into a malloc'ed array of keys and values. */

@@ -688,3 +688,29 @@ def test_binary_only_in_the_targets_mount_namespace(procs, tmp_path):
     assert rep["threads"][0]["stack"][0] == at("wait_trigger", "wait_trigger")
     assert rep["target"]["exe"] == str(d / "python3.11")
     traced_nap(procs, inner, t, 0.4)
+
+
+@pytest.mark.parametrize("py", [p for p in (PYS[0], DEBIAN, PY) if p], ids=ids)
+def test_asleep_since_before_attach_then_woken(py, procs):
+    """A thread blocked since before attach and woken during the window: its block
+    from attach to wake-up is reported, not lost."""
+    t = hostile(procs, py, "sleeper", "0.3")
+    spawned = time.monotonic()
+    tr = Tracer(t.pid, duration="60")
+    procs.append(tr)
+    live = time.monotonic()
+    time.sleep(1.0)
+    woken = time.monotonic()
+    t.trigger()
+    t.wait_done()
+    time.sleep(0.2)
+    rep = tr.stop()
+    b = [b for b in rep["blockers"] if b["stack"] and b["stack"][0] == at("wait_trigger",
+                                                                         "wait_trigger")]
+    assert b and b[0]["reason"] == "io" and not b[0]["still_blocked"], rep["blockers"]
+    # it started when tracing did (between the spawn and the "tracing" line)
+    assert woken - live - 0.05 <= b[0]["total_s"] <= woken - spawned + 0.05, (
+        b[0]["total_s"], woken - live, woken - spawned)
+    main = [x for x in rep["threads"] if x["tid"] == t.pid][0]
+    # the main thread never ran but for the nap's edges: off-CPU the whole window
+    assert main["off_cpu_s"] >= rep["window"]["duration_s"] - 0.05, main
