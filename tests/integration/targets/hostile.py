@@ -12,7 +12,7 @@ by the tests.
   threads N         N threads each blocked in worker() on an Event; trigger: exit
   deep N            trigger: recurse N levels in dive(), sleep at the bottom
   names             threads blocked in functions and files with hostile names
-  exec              trigger: nap() ARG seconds, then exec into /bin/sleep
+  exec S [P]        trigger: nap() S seconds, pause P, then exec into /bin/sleep
   fanout N          trigger: N new threads each nap() 0.05 s once, print DONE
 """
 import json
@@ -162,6 +162,7 @@ def exec_scenario():
     wait_trigger()
     nap(float(ARG))
     print("DONE {}", flush=True)
+    time.sleep(float(sys.argv[3]) if len(sys.argv) > 3 else 0)  # @before_exec
     os.execv("/bin/sleep", ["sleep", "3600"])
 
 
