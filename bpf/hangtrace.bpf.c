@@ -256,8 +256,10 @@ __noinline __u64 walk_tstate(const struct ht_py_proc *proc, __u64 ts, struct ht_
 __noinline __u64 walk_current(const struct ht_py_proc *proc, struct ht_thread *t, __u32 slot)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct bpf_pidns_info ns;
 	struct ht_pystack *st;
 	__u64 fsbase = 0, ts;
+	__u32 tid;
 
 	if (!proc || !t)
 		return 0;
@@ -268,9 +270,14 @@ __noinline __u64 walk_current(const struct ht_py_proc *proc, struct ht_thread *t
 		fsbase = task_fsbase(task);
 		t->fsbase = fsbase;
 	}
+	tid = t->tid;
+	/* 3.11+ threads know their TID as their own PID namespace numbers it */
+	if (proc->pidns_ino && proc->ts_native_thread_id >= 0 &&
+	    !bpf_get_ns_current_pid_tgid(proc->pidns_dev, proc->pidns_ino, &ns, sizeof(ns)))
+		tid = ns.pid;
 	ts = t->tstate;
-	if (!ts || !ht_py_tstate_matches(proc, NULL, ts, t->tid, fsbase)) {
-		ts = ht_py_find_tstate(proc, NULL, t->tid, fsbase);
+	if (!ts || !ht_py_tstate_matches(proc, NULL, ts, tid, fsbase)) {
+		ts = ht_py_find_tstate(proc, NULL, tid, fsbase);
 		t->tstate = ts;
 	}
 	if (!ts) {
@@ -604,9 +611,11 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 }
 
 /*
- * exec replaces the image: the layout of a traced process is void from here
- * (nothing may walk it), and userspace finds the new interpreter, if any,
- * once it is mapped and initialised.
+ * exec replaces the image: the layout of a traced process is void from here,
+ * so it leaves py_procs at once (no frame walk with the old layout on the new
+ * program).  Userspace hears of it: the -p target's report ends there
+ * (target.exec_into), a descendant's new interpreter, if any, is found once it
+ * is mapped and initialised.
  */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)

@@ -36,6 +36,7 @@ struct analyze {
 	uint32_t sample_hz;
 	uint32_t max_frames;
 	bool target_exited;
+	char *exec_into;		/* the target exec'd this program (malloc'ed), or NULL */
 	struct timeline tl;		/* blocks, stalls and loop samples, for stall blame */
 	/* asyncio tasks (3.14+): the layout, once found, and the tasks named so far */
 	int aio_state;			/* 0: not found yet, 1: found, -1: never (version, error) */
