@@ -347,6 +347,40 @@ def test_exec_during_tracing(pause, procs):
         assert len(named) == 3
 
 
+def test_exec_during_tracing_children(procs):
+    """With --children the same exec ends the target's report (one exec hook serves both).
+
+    The session goes on for the descendants; the target, now /bin/sleep, is
+    looked at as a new program and listed as not traced, and the session ends
+    once nothing is left, well before its duration.
+    """
+    t = Target(PY.argv + [str(HOSTILE), "exec", "0.3", "0.6"])
+    procs.append(t)
+    tr = Tracer(t.pid, duration="30", args=["--children"])
+    procs.append(tr)
+    t.trigger()
+    t0 = time.monotonic()
+    out = tr.p.stdout.read()
+    rc = tr.p.wait(timeout=30)
+    took = time.monotonic() - t0
+    tr.err.t.join(5)
+    err = "".join(tr.err.all)
+    assert rc == 0, err
+    assert took < 15, took
+    rep = json.loads(out)
+    sleep = os.path.realpath("/bin/sleep")
+    assert rep["target"]["exec_into"] == sleep
+    assert rep["target"]["exited"] is False
+    assert "process %d exec'd %s during tracing" % (t.pid, sleep) in err
+    sleeps = [b for b in rep["blockers"] if b["reason"] == "sleep" and b["count"] == 1 and
+              abs(b["total_s"] - 0.3) < 0.05]
+    assert sleeps and sleeps[0]["stack"][0] == at("nap", "nap"), \
+        [(b["reason"], b["total_s"], b["stack"]) for b in rep["blockers"]]
+    assert rep["processes"] == []
+    assert [(u["pid"], u["exe"]) for u in rep["untraced"]] == [(t.pid, sleep)], rep["untraced"]
+    assert "not a CPython process" in rep["untraced"][0]["why"]
+
+
 # --- big and deep ---------------------------------------------------------
 
 @pytest.mark.slow
