@@ -123,7 +123,7 @@ FUZZ_CFLAGS := -g -O1 $(FUZZ_SAN) $(WARNINGS) -std=gnu11 -D_GNU_SOURCE -MMD -MP 
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(addprefix $(FUZZ_OUTPUT)/fuzz_,$(FUZZ_TARGETS))
 FUZZ_LIB_OBJS := $(addprefix $(FUZZ_OUTPUT)/user/,procmem.o elfsym.o procmaps.o pyoffsets.o \
-	pyoffsets_table.o pystr.o pysym.o linetable.o pywalk_user.o log.o)
+	pyoffsets_table.o pystr.o pysym.o linetable.o pywalk_user.o log.o utf8.o)
 # Each run's flags: no input may take a second, or a GiB.
 FUZZ_RUN_FLAGS := -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=0
 

@@ -126,20 +126,6 @@ static __always_inline void stat_inc(__u64 *counter)
 	__sync_fetch_and_add(counter, 1);
 }
 
-/*
- * The thread's id in its own PID namespace: what CPython 3.11+ stores in
- * native_thread_id (gettid() inside a container, or under unshare --pid).
- */
-static __always_inline __u32 task_ns_tid(struct task_struct *task)
-{
-	struct pid *pid = BPF_CORE_READ(task, thread_pid);
-	unsigned int level = BPF_CORE_READ(pid, level);
-	int nr = 0;
-
-	bpf_core_read(&nr, sizeof(nr), &pid->numbers[level & 31].nr);
-	return nr;	/* 0: unreadable */
-}
-
 static __always_inline __u64 task_fsbase(struct task_struct *task)
 {
 #ifdef __TARGET_ARCH_x86
@@ -272,6 +258,7 @@ __noinline __u64 walk_tstate(const struct ht_py_proc *proc, __u64 ts, struct ht_
 __noinline __u64 walk_current(const struct ht_py_proc *proc, struct ht_thread *t, __u32 slot)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct bpf_pidns_info ns;
 	struct ht_pystack *st;
 	__u64 fsbase = 0, ts;
 	__u32 tid;
@@ -285,15 +272,11 @@ __noinline __u64 walk_current(const struct ht_py_proc *proc, struct ht_thread *t
 		fsbase = task_fsbase(task);
 		t->fsbase = fsbase;
 	}
-	/* 3.11+ match by native_thread_id, which is namespace-local */
 	tid = t->tid;
-	if (proc->ts_native_thread_id >= 0) {
-		__u32 ns_tid = task_ns_tid(task);
-
-		barrier_var(ns_tid);
-		if (ns_tid)
-			tid = ns_tid;
-	}
+	/* 3.11+ threads know their TID as their own PID namespace numbers it */
+	if (proc->pidns_ino && proc->ts_native_thread_id >= 0 &&
+	    !bpf_get_ns_current_pid_tgid(proc->pidns_dev, proc->pidns_ino, &ns, sizeof(ns)))
+		tid = ns.pid;
 	ts = t->tstate;
 	if (!ts || !ht_py_tstate_matches(proc, NULL, ts, tid, fsbase)) {
 		ts = ht_py_find_tstate(proc, NULL, tid, fsbase);
@@ -639,9 +622,11 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 }
 
 /*
- * exec replaces the image: the layout of a traced process is void from here
- * (nothing may walk it), and userspace finds the new interpreter, if any,
- * once it is mapped and initialised.
+ * exec replaces the image: the layout of a traced process is void from here,
+ * so it leaves py_procs at once (no frame walk with the old layout on the new
+ * program).  Userspace hears of it: the -p target's report ends there
+ * (target.exec_into), a descendant's new interpreter, if any, is found once it
+ * is mapped and initialised.
  */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)

@@ -84,6 +84,12 @@ struct ht_py_proc {
 	__s32 task_name;	/* TaskObj: PyObject *task_name */
 	__s32 task_coro;	/* TaskObj: PyObject *task_coro */
 	__s32 coro_code;	/* coroutine: gi_iframe + the frame's f_executable */
+	/*
+	 * The target's PID namespace (st_dev, st_ino of /proc/PID/ns/pid) when
+	 * it is not ours: native_thread_id holds TIDs of that namespace.
+	 */
+	__u64 pidns_dev;
+	__u64 pidns_ino;
 };
 
 /* Addresses of the socket a thread blocked on, read at wake-up (ports in host order). */

@@ -52,6 +52,7 @@ void analyze__fini(struct analyze *a)
 {
 	pysym__free(a->sym);
 	procmem__close(a->mem);
+	free(a->exec_into);
 	ksyms__free(a->ks);
 	strmap__free(a->fd_desc);
 	strmap__free(a->names);
@@ -473,8 +474,10 @@ static int add_open_block(struct analyze *a, struct builder *bd, const struct ht
 	}
 	ts = pywalk__find_tstate(&a->bpf_proc, a->mem, ti->tid, ti->fsbase);
 	memset(&st, 0, sizeof(st));
+	procmem__on_behalf_of(a->mem, ti->tid);
 	if (ts)
 		id = pywalk__stack(&a->bpf_proc, a->mem, ts, &st, a->max_frames);
+	procmem__on_behalf_of(a->mem, 0);
 
 	/* the same place as an aggregate of this thread? */
 	for (i = 0; id && i < bd->r->nr_blockers; i++) {
@@ -646,6 +649,7 @@ int analyze__report(struct analyze *a, struct report *r)
 	r->start_unix_ns = a->start_unix_ns;
 	r->min_block_ns = a->min_block_ns;
 	r->target_exited = a->target_exited;
+	r->exec_into = a->exec_into ? strdup(a->exec_into) : NULL;
 	r->cmdline = procthread__cmdline(a->p->pid);
 
 	err = tracer__snapshot(a->tr, &snap);
@@ -660,7 +664,8 @@ int analyze__report(struct analyze *a, struct report *r)
 	now = snap.taken_ns;
 	r->duration_ns = now - a->start_mono_ns;
 	r->stats = snap.stats;
-	if (!a->target_exited && tracer__task_info(a->tr, a->p->pid, &tasks, &nr_tasks))
+	/* after an exec the threads run another program: nothing more to read */
+	if (!a->target_exited && !a->exec_into && tracer__task_info(a->tr, a->p->pid, &tasks, &nr_tasks))
 		nr_tasks = 0;
 
 	err = add_aggregates(a, &bd, &snap, tasks, nr_tasks);

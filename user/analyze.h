@@ -42,6 +42,7 @@ struct analyze {
 	 * once).  Per-thread time by reason still runs up to now.
 	 */
 	bool ended_only;
+	char *exec_into;		/* the target exec'd this program (malloc'ed), or NULL */
 	struct timeline tl;		/* blocks, stalls and loop samples, for stall blame */
 	/* asyncio tasks (3.14+): the layout, once found, and the tasks named so far */
 	int aio_state;			/* 0: not found yet, 1: found, -1: never (version, error) */

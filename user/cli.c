@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <limits.h>
+#include <linux/capability.h>
+#include <stdbool.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,17 @@ int cli__libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ar
 	return vfprintf(stderr, fmt, args);
 }
 
+/* Is capability @cap in our effective set? */
+static bool have_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = {};
+
+	if (syscall(SYS_capget, &hdr, data))
+		return true;	/* cannot tell: let the kernel decide */
+	return data[cap / 32].effective & (1U << (cap % 32));
+}
+
 int cli__check_privileges(void)
 {
 	const char *btf = getenv("HANGTRACE_SYS_BTF");
@@ -42,6 +56,12 @@ int cli__check_privileges(void)
 
 	if (geteuid() != 0) {
 		p_err("hangtrace needs root (BPF and reading another process's memory): run it with sudo");
+		return -EPERM;
+	}
+	/* root without the capabilities, e.g. in a container or under capsh --drop */
+	if (!have_cap(CAP_SYS_ADMIN) && !(have_cap(CAP_BPF) && have_cap(CAP_PERFMON))) {
+		p_err("hangtrace needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), which this root "
+		      "process lacks (a container or a dropped capability?)");
 		return -EPERM;
 	}
 	if (!btf)

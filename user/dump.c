@@ -373,7 +373,9 @@ static int python_stack(struct snap *c, struct dump_thread *t)
 		return t->stack_note ? 0 : -ENOMEM;
 	}
 	memset(st, 0, sizeof(*st));
+	procmem__on_behalf_of(c->mem, t->tid);
 	pywalk__stack(&c->pp, c->mem, t->tstate, st, c->d->max_frames);
+	procmem__on_behalf_of(c->mem, 0);
 	n = st->depth < HT_MAX_PY_FRAMES ? st->depth : HT_MAX_PY_FRAMES;
 	t->truncated = st->flags & HT_STACK_TRUNCATED;
 	t->partial = st->flags & HT_STACK_READ_ERR;
@@ -392,7 +394,10 @@ static int python_stack(struct snap *c, struct dump_thread *t)
 	t->depth = n;
 	for (i = 0; i < n; i++)
 		unknown += !strcmp(t->frames[i].function, "<unknown>");
-	if (t->partial)
+	if (t->partial && !n)
+		t->stack_note = strdup("no Python stack: the memory its thread state points to "
+				       "(its current frame) could not be read");
+	else if (t->partial)
 		t->stack_note = strdup(t->state == 'R' ?
 				       "a frame could not be read (the thread was running and "
 				       "changed its stack as it was read): the stack may be incomplete" :

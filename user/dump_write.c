@@ -173,16 +173,18 @@ int dump__write_text(const struct dump *d, FILE *f)
 		report__put_clean(f, d->cmdline);
 		fputc(')', f);
 	}
-	fprintf(f, ": Python %s, exe %s, %zu thread%s, %s%s\n", d->p->version, d->p->exe,
-		d->nr_threads, d->nr_threads == 1 ? "" : "s", state_word(d->state),
+	fprintf(f, ": Python %s, exe ", d->p->version);
+	report__put_clean(f, d->p->exe);
+	fprintf(f, ", %zu thread%s, %s%s\n", d->nr_threads, d->nr_threads == 1 ? "" : "s", state_word(d->state),
 		d->state == 'T' || d->state == 't' ? " (it cannot run until it gets SIGCONT)" : "");
 	fputs("interpreter: ", f);
 	if (d->finalizing_flag)
 		fputs("finalizing (CPython's flag is set)", f);
-	else if (d->finalizing)
-		fprintf(f, "finalizing (the main thread is in %s; CPython sets its own flag only "
-			   "after that returns)", d->shutdown_path);
-	else
+	else if (d->finalizing) {
+		fputs("finalizing (the main thread is in ", f);
+		report__put_clean(f, d->shutdown_path);
+		fputs("; CPython sets its own flag only after that returns)", f);
+	} else
 		fputs("not finalizing", f);
 	h = NULL;
 	for (i = 0; i < d->nr_threads; i++)

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "utf8.h"
 
 static enum log_level cur_level = LOG_WARN;
 static void (*before_print)(void);
@@ -25,6 +27,7 @@ enum log_level log__level(void)
 
 static void vlog_at(enum log_level level, const char *prefix, const char *fmt, va_list ap)
 {
+	char *msg = NULL;
 	size_t n;
 
 	if (level > cur_level)
@@ -32,10 +35,17 @@ static void vlog_at(enum log_level level, const char *prefix, const char *fmt, v
 	if (before_print)
 		before_print();
 	fprintf(stderr, "hangtrace: %s", prefix);
-	vfprintf(stderr, fmt, ap);
-	n = strlen(fmt);
-	if (!n || fmt[n - 1] != '\n')
-		fputc('\n', stderr);
+	/* Messages quote names from the target: never let them drive the terminal. */
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		fputs("(out of memory)\n", stderr);
+		return;
+	}
+	n = strlen(msg);
+	if (n && msg[n - 1] == '\n')
+		msg[n - 1] = 0;
+	utf8_put_clean(stderr, msg);
+	fputc('\n', stderr);
+	free(msg);
 }
 
 #define DEFINE_LOG(name, level, prefix)                 \

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,43 +50,110 @@ int output__write(const struct report *r, enum out_format fmt, const char *path)
 	return output__write_with(path, write_fmt, &ro);
 }
 
+/*
+ * An anonymous file (O_TMPFILE) in @path's directory: if hangtrace is killed
+ * while writing, nothing is left behind.  -1 and errno when the filesystem
+ * has no O_TMPFILE.
+ */
+static int open_anonymous(const char *path)
+{
+	char *dir = strdup(path), *slash;
+	int fd;
+
+	if (!dir)
+		return -1;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		slash[1] = 0;
+	else
+		*slash = 0;
+	fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+	free(dir);
+	return fd;
+}
+
+/* Give the anonymous file @fd the name @tmp (a fresh name beside @path). */
+static int name_anonymous(int fd, const char *path, char **tmp)
+{
+	char proc[64];
+	int i;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	for (i = 0; i < 100; i++) {
+		free(*tmp);
+		*tmp = NULL;
+		if (asprintf(tmp, "%s.tmp.%d.%d", path, (int)getpid(), i) < 0)
+			return -ENOMEM;
+		if (!linkat(AT_FDCWD, proc, AT_FDCWD, *tmp, AT_SYMLINK_FOLLOW))
+			return 0;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
 int output__write_with(const char *path, int (*write_fn)(void *ctx, FILE *f), void *ctx)
 {
 	char *tmp = NULL;
+	bool anonymous;
 	FILE *f = NULL;
 	int fd = -1, err = 0;
 
 	if (!path) {
 		if (write_fn(ctx, stdout) || fflush(stdout)) {
-			err = -errno ? -errno : -EIO;
+			err = errno ? -errno : -EIO;
 			p_err("writing to stdout failed: %s", strerror(-err));
 		}
 		return err;
 	}
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
-		return -ENOMEM;
-	fd = mkstemp(tmp);
+	/*
+	 * Write an anonymous file, name it and rename it over @path: the file
+	 * is complete or absent.  Killed with SIGKILL while writing, an
+	 * anonymous file leaves nothing; without O_TMPFILE, a PATH.tmp.XXXXXX
+	 * is left (docs/hardening.md).
+	 */
+	fd = open_anonymous(path);
+	anonymous = fd >= 0;
+	if (!anonymous) {
+		if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
+			return -ENOMEM;
+		fd = mkstemp(tmp);
+	}
 	if (fd < 0) {
 		err = -errno;
-		p_err("cannot create %s: %s", tmp, strerror(-err));
+		p_err("cannot create a file beside %s: %s", path, strerror(-err));
 		goto cleanup;
 	}
 	f = fdopen(fd, "w");
 	if (!f) {
 		err = -errno;
 		close(fd);
-		unlink(tmp);
+		if (!anonymous)
+			unlink(tmp);
 		goto cleanup;
 	}
+	errno = 0;
 	if (fchmod(fd, 0644) || write_fn(ctx, f) || fflush(f) || fsync(fd)) {
 		err = errno ? -errno : -EIO;
 		p_err("writing %s failed: %s", path, strerror(-err));
 		fclose(f);
-		unlink(tmp);
+		if (!anonymous)
+			unlink(tmp);
 		goto cleanup;
+	}
+	if (anonymous) {
+		err = name_anonymous(fd, path, &tmp);
+		if (err) {
+			p_err("cannot create a file beside %s: %s", path, strerror(-err));
+			fclose(f);
+			goto cleanup;
+		}
 	}
 	if (fclose(f)) {
 		err = -errno;
+		p_err("writing %s failed: %s", path, strerror(-err));
 		unlink(tmp);
 		goto cleanup;
 	}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,33 @@ struct procmem {
 	size_t nr_regions;
 	procmem_tap_fn tap;
 	void *tap_ctx;
+	uint64_t serial;		/* unique per open, for caches keyed by handle */
+	bool fail;			/* the testing aid: fail every read (-EIO) */
 };
+
+/* The last serial given: every reader (a process's or an image) gets a new one. */
+static uint64_t serials;
+
+/* Is @tid in HANGTRACE_FAULT_TIDS? */
+static bool fault_tid(uint32_t tid)
+{
+	const char *s = getenv("HANGTRACE_FAULT_TIDS");
+	char *end;
+
+	while (s && *s && tid) {
+		if (strtoul(s, &end, 10) == tid && (*end == ',' || !*end))
+			return true;
+		s = strchr(s, ',');
+		s = s ? s + 1 : NULL;
+	}
+	return false;
+}
+
+void procmem__on_behalf_of(struct procmem *m, uint32_t tid)
+{
+	if (m)
+		m->fail = fault_tid(tid);
+}
 
 struct procmem *procmem__open(pid_t pid)
 {
@@ -36,6 +63,7 @@ struct procmem *procmem__open(pid_t pid)
 	}
 	m->fd = fd;
 	m->pid = pid;
+	m->serial = ++serials;
 	return m;
 }
 
@@ -51,6 +79,7 @@ struct procmem *procmem__open_image(const struct procmem_region *regions, size_t
 	if (!m)
 		return NULL;
 	m->fd = -1;
+	m->serial = ++serials;
 	if (nr) {
 		m->regions = calloc(nr, sizeof(*regions));
 		if (!m->regions) {
@@ -104,6 +133,8 @@ int procmem__read(struct procmem *m, uint64_t addr, void *buf, size_t len)
 	/* Addresses with the top bit set are kernel space or garbage. */
 	if (addr == 0 || addr >= (1ULL << 63) || addr + len < addr)
 		return -EFAULT;
+	if (m->fail)
+		return -EIO;
 	if (m->fd >= 0) {
 		n = pread(m->fd, buf, len, (off_t)addr);
 		if (n < 0)
@@ -115,6 +146,11 @@ int procmem__read(struct procmem *m, uint64_t addr, void *buf, size_t len)
 	if (!err && m->tap)
 		m->tap(m->tap_ctx, addr, buf, len);
 	return err;
+}
+
+uint64_t procmem__serial(const struct procmem *m)
+{
+	return m ? m->serial : 0;
 }
 
 int procmem__read_u64(struct procmem *m, uint64_t addr, uint64_t *out)

@@ -60,6 +60,7 @@ struct found {
 	struct pyname name;
 	uint64_t bias;
 	bool has_runtime, has_py_version, has_interp_head_fn;
+	bool runtime_by_section;	/* found as the .PyRuntime section, not a symbol */
 	uint64_t runtime;		/* link-time addresses */
 	uint64_t py_version;
 	uint64_t interp_head_fn;	/* PyInterpreterState_Head */
@@ -217,9 +218,15 @@ static int probe_file(struct ctx *c, const struct procmaps_entry *e, enum cand_k
 	/* For files picked by name only, the cheap .dynsym is enough. */
 	lookup = kind == CAND_OTHER ? elfsym__lookup_dyn : elfsym__lookup;
 	f->has_runtime = !lookup(f->es, "_PyRuntime", &f->runtime, NULL);
-	/* 3.10+ keeps _PyRuntime alone in its own section: a fallback for stripped files */
-	if (!f->has_runtime && kind != CAND_OTHER)
+	/*
+	 * 3.10+ keeps _PyRuntime alone in its own section: a fallback for files
+	 * with no symbols at all, whatever their name (section headers survive
+	 * strip --strip-all and renaming).
+	 */
+	if (!f->has_runtime) {
 		f->has_runtime = !elfsym__section(f->es, ".PyRuntime", &f->runtime, &sz);
+		f->runtime_by_section = f->has_runtime;
+	}
 	f->has_py_version = !lookup(f->es, "Py_Version", &f->py_version, NULL);
 	f->has_interp_head_fn = !lookup(f->es, "PyInterpreterState_Head", &f->interp_head_fn, NULL);
 	if (!f->has_runtime && !f->has_py_version && !f->has_interp_head_fn)
@@ -453,6 +460,10 @@ static int detect_version(struct ctx *c)
 	/* No version in the binary: narrow it down by name, else by symbols. */
 	if (minor >= 0) {
 		min_minor = max_minor = minor;
+	} else if (f->runtime_by_section) {
+		major = 3;		/* a .PyRuntime section, no debug offsets: 3.10-3.12 */
+		min_minor = 10;
+		max_minor = 12;
 	} else if (f->has_runtime) {
 		major = 3;		/* _PyRuntime without Py_Version: 3.7-3.10 */
 		min_minor = 7;

@@ -83,6 +83,7 @@ void report__free(struct report *r)
 	free(r->stalls);
 	free(r->threads);
 	free(r->exe);
+	free(r->exec_into);
 	free(r->cmdline);
 	free(r->python);
 	free(r->focus);
@@ -167,27 +168,10 @@ int report__focus(struct report *r, const regex_t *re, const char *pattern)
 	return 0;
 }
 
-/*
- * Text output.  Names come from the target and are untrusted: control
- * characters (terminal escapes) are shown as \xNN.
- */
+/* Text output.  Names come from the target and are untrusted: see utf8_put_clean(). */
 void report__put_clean(FILE *f, const char *s)
 {
-	size_t n;
-
-	while (s && *s) {
-		unsigned char c = *s;
-
-		/* control characters and bytes that are not valid UTF-8: \xNN */
-		n = utf8_seq_len(s);
-		if (!n || c < 0x20 || c == 0x7f) {
-			fprintf(f, "\\x%02x", c);
-			s++;
-			continue;
-		}
-		fwrite(s, 1, n, f);
-		s += n;
-	}
+	utf8_put_clean(f, s);
 }
 
 static double secs(uint64_t ns)
@@ -393,11 +377,18 @@ static void write_text_process(const struct report *r, FILE *f)
 		report__put_clean(f, r->cmdline);
 		fputc(')', f);
 	}
-	fprintf(f, "\n  exe %s, Python %s, %zu thread%s, traced %.2f s, blocks >= %.3g ms recorded\n",
-		r->exe ? r->exe : "?", r->python ? r->python : "?", r->nr_threads,
+	fputs("\n  exe ", f);
+	report__put_clean(f, r->exe ? r->exe : "?");
+	fprintf(f, ", Python %s, %zu thread%s, traced %.2f s, blocks >= %.3g ms recorded\n",
+		r->python ? r->python : "?", r->nr_threads,
 		r->nr_threads == 1 ? "" : "s", secs(r->duration_ns), r->min_block_ns / 1e6);
 	if (r->target_exited)
 		fputs("  the process exited during tracing: this is what was collected until then\n", f);
+	if (r->exec_into) {
+		fputs("  the process exec'd ", f);
+		report__put_clean(f, r->exec_into);
+		fputs(" during tracing: this is what was collected until then\n", f);
+	}
 	if (r->focus) {
 		fputs("  --focus ", f);
 		report__put_clean(f, r->focus);
@@ -480,15 +471,23 @@ int report__write_text(const struct report *r, FILE *f)
 
 /*
  * Folded stacks: "process;thread;outermost;...;innermost;[reason] MICROSECONDS".
- * Frames are "function (file:line)"; ';' and control characters in names
- * become '_' so that every line splits the same way.
+ * Frames are "function (file:line)"; ';', control characters, bidi
+ * overrides and bytes of invalid UTF-8 in names become '_' so that every line
+ * splits the same way and is valid UTF-8.
  */
 static void put_folded(FILE *f, const char *s)
 {
-	for (; s && *s; s++) {
-		unsigned char c = *s;
+	size_t n;
 
-		fputc(c == ';' || c < 0x20 || c == 0x7f ? '_' : c, f);
+	while (s && *s) {
+		n = utf8_safe_len(s);
+		if (!n || *s == ';') {
+			fputc('_', f);
+			s++;
+			continue;
+		}
+		fwrite(s, 1, n, f);
+		s += n;
 	}
 }
 

@@ -115,6 +115,7 @@ struct report {
 	uint64_t duration_ns;
 	uint64_t min_block_ns;
 	bool target_exited;
+	char *exec_into;		/* the program the target exec'd during tracing, or NULL */
 	struct rthread *threads;
 	size_t nr_threads;
 	struct rblocker *blockers;	/* sorted by total_ns, largest first */
@@ -155,7 +156,11 @@ const struct report *report__proc(const struct report *r, size_t i);
 const char *blocker_kind(const struct rblocker *b);
 
 void report__free(struct report *r);
-/* report__put_clean - @s with control characters (terminal escapes) and invalid UTF-8 shown as \xNN. */
+/*
+ * report__put_clean - @s (a name from the target) for a terminal: control
+ * characters and invalid UTF-8 as \xNN, C1 and bidi controls as \u{NNNN}
+ * (utf8_put_clean()).
+ */
 void report__put_clean(FILE *f, const char *s);
 /* report__put_quoted - @s between double quotes, '"' and '\\' escaped too: a name can hold anything. */
 void report__put_quoted(FILE *f, const char *s);

@@ -115,6 +115,7 @@ static void add_process_parts(json_object *root, const struct report *r)
 	json_object_object_add(t, "cmdline", json__str(r->cmdline));
 	json_object_object_add(t, "python", json__str(r->python));
 	json_object_object_add(t, "exited", json_object_new_boolean(r->target_exited));
+	json_object_object_add(t, "exec_into", json__str(r->exec_into));
 	json_object_object_add(root, "target", t);
 
 	w = json_object_new_object();

@@ -39,7 +39,6 @@
 #include "report.h"
 #include "trace.h"
 #include "tracer.h"
-#include "utf8.h"
 
 #define PENDING_NOT_PYTHON_NS	2000000000ULL	/* "not CPython" this long after exec: give up */
 #define PENDING_NO_INTERP_NS	10000000000ULL	/* no initialised interpreter this long: give up */
@@ -90,6 +89,20 @@ static uint32_t read_ppid(pid_t pid)
 	}
 	fclose(f);
 	return ppid;
+}
+
+/* The program @pid runs now (malloc'ed), or NULL. */
+static char *exe_of(pid_t pid)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	return strdup(buf);
 }
 
 /*
@@ -165,38 +178,13 @@ static void drop_pending(struct trace_session *s, struct pending *pd)
 	*pd = s->pend[--s->nr_pend];
 }
 
-/* @s (from the target: a path) with control characters and invalid UTF-8 as \xNN, for stderr. */
-static const char *clean(const char *s, char *buf, size_t len)
-{
-	size_t n = 0, k;
-
-	while (s && *s && n + 5 < len) {
-		unsigned char c = *s;
-
-		k = utf8_seq_len(s);
-		if (!k || c < 0x20 || c == 0x7f) {
-			n += snprintf(buf + n, len - n, "\\x%02x", c);
-			s++;
-			continue;
-		}
-		if (n + k + 1 > len)
-			break;
-		memcpy(buf + n, s, k);
-		n += k;
-		s += k;
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
 static void add_untraced(struct trace_session *s, uint32_t pid, uint32_t ppid, const char *exe,
 			 const char *why)
 {
 	struct runtraced *u;
-	char buf[512];
 
-	p_info("not tracing descendant process %u (parent %u): %s", pid, ppid,
-	       clean(why, buf, sizeof(buf)));
+	/* log.c escapes the names in @why (utf8_put_clean()) */
+	p_info("not tracing descendant process %u (parent %u): %s", pid, ppid, why);
 	if (s->nr_untraced == MAX_UNTRACED) {
 		s->untraced_dropped++;
 		return;
@@ -453,15 +441,10 @@ static void on_proc_exec(struct trace_session *s, const struct ht_event *e)
 	if (tp) {
 		ppid = tp->ppid;
 		if (tp == s->procs[0]) {
-			char path[64], exe[4096], buf[512];
-			ssize_t n;
-
-			/* the target itself exec'd: its report ends here */
-			snprintf(path, sizeof(path), "/proc/%u/exe", pid);
-			n = readlink(path, exe, sizeof(exe) - 1);
-			exe[n > 0 ? n : 0] = '\0';
+			/* the target itself exec'd: its report ends here (target.exec_into) */
+			tp->an.exec_into = exe_of(pid);
 			p_warn("process %u exec'd %s during tracing; reporting what was collected", pid,
-			       n > 0 ? clean(exe, buf, sizeof(buf)) : "another program");
+			       tp->an.exec_into ? tp->an.exec_into : "another program");
 			tp->execd = true;
 			/* analysed as gone (its threads now run another program), but it did not exit */
 			tproc_finish(s, tp, true);
@@ -806,13 +789,19 @@ int trace__start(struct trace_session *s, const struct pyproc *p)
 	*rootp = *p;
 	root = tproc_new(s, rootp, 0, &err);
 	if (!root) {
-		p_err("cannot read process %d: %s", p->pid, strerror(-err));
+		if (target_gone(p->pid))
+			p_err("process %d exited before tracing could start", p->pid);
+		else
+			p_err("cannot read process %d: %s", p->pid, strerror(-err));
 		return err;
 	}
 	err = tracer__add_process(s->tr, p);
 	if (err) {
-		p_err("cannot trace process %d: unusable interpreter layout (%s)", p->pid,
-		      strerror(-err));
+		if (target_gone(p->pid))
+			p_err("process %d exited before tracing could start", p->pid);
+		else
+			p_err("cannot trace process %d: unusable interpreter layout (%s)", p->pid,
+			      strerror(-err));
 		return err;
 	}
 	if (opts->children) {

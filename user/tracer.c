@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,8 +17,12 @@
 #include "hangtrace.h"
 #include "hangtrace.skel.h"
 #include "log.h"
+#include "procmem.h"
+#include "procthread.h"
 #include "pyasyncio.h"
 #include "pyproc.h"
+#include "pywalk_user.h"
+#include "reason.h"
 #include "taskiter.h"
 #include "tracer.h"
 
@@ -36,6 +41,53 @@ struct tracer {
 	int nr_procs, cap_procs;
 	bool attached;
 };
+
+/*
+ * Testing aids (docs/hardening.md): shrink the ring buffer and the aggregate
+ * and stack maps so that a test can make them overflow and check that the
+ * report counts what was lost.  0, or -EINVAL with the error printed.
+ */
+static int env_size(const char *name, uint64_t min, uint64_t max, bool pow2, uint32_t *out)
+{
+	const char *s = getenv(name);
+	unsigned long long v;
+	char *end;
+
+	*out = 0;
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max || (pow2 && (v & (v - 1)))) {
+		p_err("invalid %s '%s': expected %s from %llu to %llu", name, s,
+		      pow2 ? "a power of two" : "a number", (unsigned long long)min,
+		      (unsigned long long)max);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int size_maps(struct hangtrace_bpf *skel)
+{
+	struct bpf_map *maps[] = { skel->maps.offcpu, skel->maps.pystacks, skel->maps.kstacks,
+				   skel->maps.oncpu };
+	uint32_t rb, entries;
+	size_t i;
+	int err;
+
+	err = env_size("HANGTRACE_RINGBUF_SIZE", 4096, 1U << 30, true, &rb);
+	if (!err)
+		err = env_size("HANGTRACE_MAP_ENTRIES", 1, 1U << 24, false, &entries);
+	if (err)
+		return err;
+	if (rb && (err = bpf_map__set_max_entries(skel->maps.events, rb)))
+		return err;
+	for (i = 0; entries && i < sizeof(maps) / sizeof(maps[0]); i++)
+		if ((err = bpf_map__set_max_entries(maps[i], entries)))
+			return err;
+	return 0;
+}
 
 static int handle_event(void *ctx, void *data, size_t size)
 {
@@ -84,6 +136,9 @@ struct tracer *tracer__new(const struct tracer_opts *opts)
 	tr->skel->rodata->cfg.loop_tid = opts->loop_tid;
 	tr->skel->rodata->cfg.max_frames = opts->max_frames ? opts->max_frames : HT_MAX_PY_FRAMES;
 	tr->skel->rodata->cfg.self_pid = getpid();
+	err = size_maps(tr->skel);
+	if (err)
+		goto cleanup;
 
 	/* Load & verify BPF programs */
 	err = hangtrace_bpf__load(tr->skel);
@@ -105,6 +160,23 @@ cleanup:
 	tracer__free(tr);
 	errno = -err;
 	return NULL;
+}
+
+/* @pid's PID namespace, or 0/0 when it is ours.  0 or -errno. */
+static int pidns_of(pid_t pid, __u64 *dev, __u64 *ino)
+{
+	struct stat theirs, ours;
+	char path[64];
+
+	*dev = *ino = 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+	if (stat(path, &theirs) || stat("/proc/self/ns/pid", &ours))
+		return -errno;
+	if (theirs.st_dev != ours.st_dev || theirs.st_ino != ours.st_ino) {
+		*dev = theirs.st_dev;
+		*ino = theirs.st_ino;
+	}
+	return 0;
 }
 
 int tracer__py_proc(const struct pyproc *p, struct ht_py_proc *out)
@@ -150,6 +222,8 @@ int tracer__py_proc(const struct pyproc *p, struct ht_py_proc *out)
 	out->frame_instr = o->frame_instr;
 	out->frame_owner = o->frame_owner;
 	out->owner_skip_min = p->traits->owner_skip_min;
+	if (pidns_of(p->pid, &out->pidns_dev, &out->pidns_ino))
+		return -EINVAL;
 	if (out->ts_next < 0 || out->ts_frame < 0 || out->frame_back < 0 || out->frame_code < 0 ||
 	    (out->frame_lasti < 0 && out->frame_instr < 0) ||
 	    (out->ts_native_thread_id < 0 && out->ts_thread_id < 0) ||
@@ -177,6 +251,35 @@ int tracer__set_asyncio(struct tracer *tr, uint32_t pid, const struct pyasyncio 
 	return -ENOENT;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * A thread asleep at attach is off-CPU from now on: give it the interval's
+ * start and reason (as note_block() would have), so that its wake-up during
+ * the window is a block like any other instead of nothing.
+ */
+static void seed_wait(struct tracer *tr, int i, struct procmem *mem, struct ht_thread *t)
+{
+	struct procthread_wait w = { .syscall = -1, .fd = -1 };
+	char state;
+
+	if (procthread__state(tr->pids[i], t->tid, &state) || (state != 'S' && state != 'D'))
+		return;
+	procthread__classify(tr->pids[i], t->tid, mem, &tr->procs[i], &w);
+	free(w.fd_desc);
+	t->off_ts = now_ns();
+	t->syscall = w.syscall;
+	t->arg0 = w.syscall == HT_NR_futex ? w.args[0] : (__u64)(__s64)w.fd;
+	t->reason = w.syscall >= 0 && ht_is_loop_wait(w.syscall, w.args[1]) ? HT_R_IDLE :
+		    (__u32)w.reason;
+}
+
 /*
  * Make the thread entries of process @i's existing threads.  Called once the
  * programs are attached: threads born after that get theirs from handle_fork,
@@ -185,11 +288,22 @@ int tracer__set_asyncio(struct tracer *tr, uint32_t pid, const struct pyasyncio 
 static int seed_threads(struct tracer *tr, int i)
 {
 	int fd = bpf_map__fd(tr->skel->maps.threads);
+	struct ht_task_info *tasks = NULL;
+	struct procmem *mem;
+	size_t nr_tasks = 0, k;
 	struct ht_thread t;
 	struct dirent *de;
 	char path[64];
 	__u32 tid;
 	DIR *dir;
+
+	/*
+	 * Find each thread's thread state now: the BPF side walks only the
+	 * first HT_MAX_TSTATES of the list, and new threads go to its head.
+	 */
+	mem = procmem__open(tr->pids[i]);
+	if (mem && tracer__task_info(tr, tr->pids[i], &tasks, &nr_tasks))
+		nr_tasks = 0;
 
 	snprintf(path, sizeof(path), "/proc/%u/task", tr->pids[i]);
 	dir = opendir(path);
@@ -205,11 +319,19 @@ static int seed_threads(struct tracer *tr, int i)
 		t.syscall = -1;
 		memcpy(t.gil_lo, tr->procs[i].gil_lo, sizeof(t.gil_lo));
 		memcpy(t.gil_hi, tr->procs[i].gil_hi, sizeof(t.gil_hi));
+		for (k = 0; k < nr_tasks; k++)
+			if (tasks[k].tid == tid)
+				t.fsbase = tasks[k].fsbase;
+		if (mem)
+			t.tstate = pywalk__find_tstate(&tr->procs[i], mem, tid, t.fsbase);
+		seed_wait(tr, i, mem, &t);
 		if (bpf_map_update_elem(fd, &tid, &t, BPF_NOEXIST) && errno != EEXIST)
 			p_warn("thread %u of process %u cannot be traced: %s", tid, tr->pids[i],
 			       strerror(errno));
 	}
 	closedir(dir);
+	free(tasks);
+	procmem__close(mem);
 	return 0;
 }
 
@@ -396,7 +518,11 @@ int tracer__attach(struct tracer *tr)
 	for (int i = 0; i < tr->nr_procs; i++) {
 		err = seed_threads(tr, i);
 		if (err) {
-			p_err("cannot list the threads of process %u: %s", tr->pids[i], strerror(-err));
+			if (err == -ENOENT || err == -ESRCH)
+				p_err("process %u exited before tracing could start", tr->pids[i]);
+			else
+				p_err("cannot list the threads of process %u: %s", tr->pids[i],
+				      strerror(-err));
 			return err;
 		}
 	}
@@ -410,14 +536,6 @@ int tracer__poll(struct tracer *tr, int timeout_ms)
 	int n = ring_buffer__poll(tr->rb, timeout_ms);
 
 	return n == -EINTR ? 0 : n;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 /* Copy every entry of hash map @map into a malloc'ed array of keys and values. */

@@ -57,6 +57,12 @@ struct fuzz_pywalk_hdr {
 	uint32_t tid;
 	uint32_t max_frames;
 };
+/*
+ * The committed corpus (tests/fuzz/corpus/pywalk) holds this header as bytes:
+ * when struct ht_py_proc or py_offsets change, regenerate it (gen-corpus.py)
+ * or convert it, then update the size here.
+ */
+_Static_assert(sizeof(struct fuzz_pywalk_hdr) == 328, "pywalk corpus layout changed");
 
 /* Header of fuzz_linetable: the table follows it. */
 struct fuzz_linetable_hdr {

@@ -419,6 +419,12 @@ def test_stopped_process(procs):
     t = start(procs, py, "join_event")
     os.kill(t.pid, signal.SIGSTOP)
     try:
+        # SIGSTOP is delivered asynchronously: wait until every thread is stopped
+        deadline = time.monotonic() + 10
+        while any(open("/proc/%d/task/%s/stat" % (t.pid, tid)).read().rsplit(")", 1)[1].split()[0]
+                  != "T" for tid in os.listdir("/proc/%d/task" % t.pid)):
+            assert time.monotonic() < deadline, "process %d did not stop" % t.pid
+            time.sleep(0.01)
         rep = run_dump(t.pid)
         text = run_dump(t.pid, fmt="text")
     finally:

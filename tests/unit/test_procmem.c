@@ -4,9 +4,12 @@
  * region, reads that cross its end or fall between regions, the first region
  * winning on overlap, the address checks shared with the real reader, and the
  * tap seeing exactly the successful reads.  Then the same tap on the real
- * reader, over this process's own memory.
+ * reader, over this process's own memory.  Every reader, image or real, gets
+ * its own serial (caches are keyed by it), and the HANGTRACE_FAULT_TIDS
+ * testing aid fails the reads made on behalf of the threads it names.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -73,6 +76,39 @@ int main(void)
 	CHECK(m != NULL && procmem__read(m, 0x1000, buf, 1) == -EFAULT, "empty image");
 	procmem__close(m);
 	procmem__close(NULL);
+
+	/* serials: distinct per reader, images included; the fault aid */
+	{
+		struct procmem *m1 = procmem__open_image(regions, 3);
+		struct procmem *m2 = procmem__open_image(regions, 3);
+		struct procmem *m3 = procmem__open(getpid());
+		uint64_t s1 = procmem__serial(m1), s2 = procmem__serial(m2), s3 = procmem__serial(m3);
+
+		CHECK(m1 && m2 && m3, "three readers");
+		CHECK(s1 && s2 && s3 && s1 != s2 && s2 != s3 && s1 != s3,
+		      "distinct serials (%llu %llu %llu)", (unsigned long long)s1,
+		      (unsigned long long)s2, (unsigned long long)s3);
+		CHECK(procmem__serial(NULL) == 0, "no reader, serial 0");
+
+		memset(&log, 0, sizeof(log));
+		procmem__set_tap(m1, tap, &log);
+		setenv("HANGTRACE_FAULT_TIDS", "77,4242", 1);
+		procmem__on_behalf_of(m1, 4242);
+		CHECK(procmem__read(m1, 0x1000, buf, 4) == -EIO && log.calls == 0,
+		      "a read for a listed thread fails with EIO, unseen by the tap");
+		procmem__on_behalf_of(m1, 424);
+		CHECK(procmem__read(m1, 0x1000, buf, 4) == 0, "424 is not 4242");
+		procmem__on_behalf_of(m1, 77);
+		CHECK(procmem__read(m1, 0x1000, buf, 4) == -EIO, "first of the list");
+		procmem__on_behalf_of(m1, 0);
+		CHECK(procmem__read(m1, 0x1000, buf, 4) == 0 && log.calls == 2, "back to normal");
+		unsetenv("HANGTRACE_FAULT_TIDS");
+		procmem__on_behalf_of(m1, 4242);
+		CHECK(procmem__read(m1, 0x1000, buf, 4) == 0, "aid off without the variable");
+		procmem__close(m1);
+		procmem__close(m2);
+		procmem__close(m3);
+	}
 
 	/* the real reader, with the same tap */
 	memset(&log, 0, sizeof(log));
