@@ -21,13 +21,32 @@
 #include "reason.h"
 #include "core_fixes.bpf.h"
 
+const volatile struct ht_config cfg = {};
+
+/*
+ * The walker's steps run under bpf_loop() where the kernel has it (5.17+): the
+ * verifier then checks each step function once per program instead of
+ * unrolling hundreds of iterations (that was most of the attach time).
+ * Older kernels run the same steps in a bounded loop.  Both are constants at
+ * load time (CO-RE and .rodata), so the verifier only sees one of them.
+ */
+#define HT_RUN_STEPS(n, step, state)						\
+	do {									\
+		if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop) &&	\
+		    !cfg.bounded_loops) {						\
+			bpf_loop((n), (step), (state), 0);				\
+		} else {							\
+			for (__u32 i__ = 0; i__ < (n); i__++)			\
+				if ((step)(i__, (state)))			\
+					break;					\
+		}								\
+	} while (0)
+
 #define HT_WALK_CTX void *
 #define ht_read(ctx, dst, sz, addr) bpf_probe_read_user((dst), (sz), (const void *)(addr))
 #include "pywalk.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-const volatile struct ht_config cfg = {};
 
 struct ht_stats stats = {};
 __u32 iter_tgid = 0;
