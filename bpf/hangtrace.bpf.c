@@ -57,12 +57,22 @@ __u32 iter_tgid = 0;
 
 #define ETIMEDOUT 110
 
+#define HT_TASK_STOPPED 0x4	/* __TASK_STOPPED (include/linux/sched.h) */
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);			/* tgid */
 	__type(value, struct ht_py_proc);
 } py_procs SEC(".maps");
+
+/* Processes whose descendants are followed (--children): tgid -> the root's tgid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} followed SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -315,6 +325,37 @@ __noinline __u64 walk_tstate(const struct ht_py_proc *proc, __u64 ts, struct ht_
 	return id;
 }
 
+/*
+ * The asyncio task running on the current thread (thread state @ts of
+ * @proc's process), into @tc: only for processes whose asyncio layout is
+ * known (3.14+), and only on the paths that already walked the stack.
+ */
+static __noinline void capture_task(const struct ht_py_proc *proc, __u64 ts,
+				    struct ht_task_cap *tc)
+{
+	__u64 task = 0, coro = 0, code = 0, name = 0;
+
+	if (!tc)
+		return;
+	tc->task = 0;
+	tc->coro_code = 0;
+	tc->name_len = 0;
+	if (!proc || !ts || proc->ts_running_task <= 0 ||
+	    bpf_probe_read_user(&task, sizeof(task), (void *)(ts + proc->ts_running_task)) || !task)
+		return;
+	tc->task = task;
+	if (!bpf_probe_read_user(&coro, sizeof(coro), (void *)(task + proc->task_coro)) && coro &&
+	    !bpf_probe_read_user(&code, sizeof(code), (void *)(coro + proc->coro_code)))
+		tc->coro_code = code;
+	if (bpf_probe_read_user(&name, sizeof(name), (void *)(task + proc->task_name)) || !name)
+		return;
+	/* an object near the end of a mapping: the header (and a short name) at least */
+	if (!bpf_probe_read_user(tc->name, sizeof(tc->name), (void *)name))
+		tc->name_len = sizeof(tc->name);
+	else if (!bpf_probe_read_user(tc->name, 64, (void *)name))
+		tc->name_len = 64;
+}
+
 /* The kernel stack of sleeping @task, stored; returns its id or 0. */
 static __noinline __u64 save_task_kstack(struct task_struct *task)
 {
@@ -349,7 +390,8 @@ static __noinline __u64 save_task_kstack(struct task_struct *task)
 
 /* Add one long block (or several merged in one syscall) to the aggregation
  * and announce it on the ring buffer. */
-static __noinline void record_block(struct ht_agg_key *key, const struct ht_pending *pd)
+static __noinline void record_block(struct ht_agg_key *key, const struct ht_pending *pd,
+				    const struct ht_py_proc *proc, __u64 ts)
 {
 	struct ht_agg_val *v, zero = {};
 	struct ht_event *e;
@@ -397,6 +439,7 @@ static __noinline void record_block(struct ht_agg_key *key, const struct ht_pend
 	e->wk_tstate = pd->wk_tstate;
 	e->wk_flags = pd->wk_flags;
 	e->wk_tid = pd->wk_tid;
+	capture_task(proc, ts, &e->task);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -465,7 +508,7 @@ static __noinline void end_block(struct ht_thread *t, __u64 now, __u64 delta)
 	one.wk_pid = t->wk_pid;
 	one.wk_flags = t->wk_flags;
 	__builtin_memcpy(one.wk_comm, t->wk_comm, sizeof(one.wk_comm));
-	record_block(&key, &one);
+	record_block(&key, &one, NULL, 0);
 clear:
 	t->wk_tid = 0;
 	t->wk_pid = 0;
@@ -487,8 +530,17 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 		if (t->on_ts)
 			t->on_ns += now - t->on_ts;
 		t->on_ts = 0;
-		t->off_ts = now;
-		note_block(t, prev, preempt || task_state_direct(prev) == 0);
+		/*
+		 * Stopped by a signal (SIGSTOP, Ctrl-Z, `hangtrace run`'s own
+		 * brief stops): the program waits on nothing of its own, so the
+		 * time stopped is not off-CPU time.
+		 */
+		if (!preempt && (task_state_direct(prev) & HT_TASK_STOPPED)) {
+			t->off_ts = 0;
+		} else {
+			t->off_ts = now;
+			note_block(t, prev, preempt || task_state_direct(prev) == 0);
+		}
 	}
 
 	t = thread_of(next->pid);
@@ -502,22 +554,15 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 	return 0;
 }
 
-/* A new thread of a traced process is traced from its first switch. */
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+/* Make the entry of thread @tid of traced process @pid (layout @proc). */
+static __always_inline void add_thread(const struct ht_py_proc *proc, __u32 pid, __u32 tid)
 {
-	__u32 pid = parent->tgid, tid = child->pid, zero = 0;
-	struct ht_py_proc *proc;
 	struct ht_thread *init;
+	__u32 zero = 0;
 
-	if (child->tgid != parent->tgid)
-		return 0;	/* a new process, not a thread: not traced */
-	proc = bpf_map_lookup_elem(&py_procs, &pid);
-	if (!proc)
-		return 0;
 	init = bpf_map_lookup_elem(&thread_init, &zero);	/* too big for the stack */
 	if (!init)
-		return 0;
+		return;
 	__builtin_memset(init, 0, sizeof(*init));
 	init->pid = pid;
 	init->tid = tid;
@@ -528,6 +573,84 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	init->gil_hi[1] = proc->gil_hi[1];
 	if (bpf_map_update_elem(&threads, &tid, init, BPF_NOEXIST) && !thread_of(tid))
 		stat_inc(&stats.threads_full);
+}
+
+/* Tell userspace about a fork, exec or exit of a followed or traced process. */
+static __always_inline void notify_proc(__u32 type, __u32 pid, __u32 tid, __u32 ppid,
+					__u32 flags)
+{
+	struct ht_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(&stats.ringbuf_full);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = type;
+	e->start_ts = bpf_ktime_get_ns();
+	e->key.pid = pid;
+	e->key.tid = tid;
+	e->fd = -1;
+	e->wk_pid = ppid;
+	e->wk_flags = flags;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * A new thread of a traced process is traced from its first switch.  A new
+ * process is followed when its parent is (--children); a fork keeps its
+ * parent's memory layout, so a child of a traced CPython is traced at once
+ * with its parent's layout.  For anything else: one lookup.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ppid = parent->tgid, pid = child->tgid, tid = child->pid, flags = 0;
+	struct ht_py_proc *proc;
+	__u32 *root;
+
+	if (pid == ppid) {
+		proc = bpf_map_lookup_elem(&py_procs, &ppid);
+		if (proc)
+			add_thread(proc, pid, tid);
+		return 0;
+	}
+	root = bpf_map_lookup_elem(&followed, &ppid);
+	if (!root)
+		return 0;
+	if (bpf_map_update_elem(&followed, &pid, root, BPF_ANY))
+		stat_inc(&stats.procs_full);
+	proc = bpf_map_lookup_elem(&py_procs, &ppid);
+	if (proc) {
+		if (bpf_map_update_elem(&py_procs, &pid, proc, BPF_ANY)) {
+			stat_inc(&stats.procs_full);
+		} else {
+			add_thread(proc, pid, tid);
+			flags = HT_FORK_TRACED;
+		}
+	}
+	notify_proc(HT_EV_FORK, pid, tid, ppid, flags);
+	return 0;
+}
+
+/*
+ * exec replaces the image: the layout of a traced process is void from here
+ * (nothing may walk it), and userspace finds the new interpreter, if any,
+ * once it is mapped and initialised.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 pid = p->tgid, tid = p->pid, old = old_pid;
+
+	if (!bpf_map_lookup_elem(&followed, &pid) && !bpf_map_lookup_elem(&py_procs, &pid))
+		return 0;
+	bpf_map_delete_elem(&py_procs, &pid);
+	bpf_map_delete_elem(&threads, &tid);
+	if (old != tid)
+		bpf_map_delete_elem(&threads, &old);
+	notify_proc(HT_EV_EXEC, pid, tid, 0, 0);
 	return 0;
 }
 
@@ -724,7 +847,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	key.wk_stack = pd->wk_stack;
 	key.reason = pd->reason;
 	key.syscall = pd->syscall;
-	record_block(&key, pd);
+	record_block(&key, pd, proc, proc ? t->tstate : 0);
 	__builtin_memset(pd, 0, sizeof(*pd));
 	return 0;
 }
@@ -772,6 +895,7 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 	e->key.tid = tid;
 	e->key.stack = key.stack;
 	e->fd = -1;
+	capture_task(proc, t->tstate, &e->task);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
@@ -779,12 +903,21 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_sched_exit, struct task_struct *task)
 {
-	__u32 tid = BPF_CORE_READ(task, pid);
+	__u32 tid = task->pid, pid = task->tgid;
 	struct ht_thread *t;
 
 	t = bpf_map_lookup_elem(&threads, &tid);
 	if (t)
 		t->exited = 1;
+	/* the last thread of its process: signal->live dropped to 0 before this tracepoint */
+	if (BPF_CORE_READ(task, signal, live.counter))
+		return 0;
+	if (!bpf_map_lookup_elem(&followed, &pid) && !bpf_map_lookup_elem(&py_procs, &pid))
+		return 0;
+	/* the pid may be reused: nothing may apply this layout to another process */
+	bpf_map_delete_elem(&py_procs, &pid);
+	bpf_map_delete_elem(&followed, &pid);
+	notify_proc(HT_EV_EXIT, pid, tid, 0, 0);
 	return 0;
 }
 

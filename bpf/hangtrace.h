@@ -79,6 +79,11 @@ struct ht_py_proc {
 	__s32 frame_instr;
 	__s32 frame_owner;
 	__u32 owner_skip_min;	/* skip frames whose owner >= this; 0: no owner field */
+	/* 3.14+, from _AsyncioDebug once the _asyncio module is loaded; 0: off */
+	__s32 ts_running_task;	/* thread state: PyObject *asyncio_running_task */
+	__s32 task_name;	/* TaskObj: PyObject *task_name */
+	__s32 task_coro;	/* TaskObj: PyObject *task_coro */
+	__s32 coro_code;	/* coroutine: gi_iframe + the frame's f_executable */
 };
 
 /* Addresses of the socket a thread blocked on, read at wake-up (ports in host order). */
@@ -186,11 +191,37 @@ struct ht_oncpu_key {
 	__u64 stack;
 };
 
+#define HT_TASK_NAME_RAW 192	/* bytes of a task's name object copied */
+
+/*
+ * The asyncio task a 3.14+ thread was running, copied when a long block or a
+ * loop sample is taken: the task may be gone by the time userspace reads the
+ * event (a handler that returns right after blocking), so its name object's
+ * first bytes (a str's header and data, or the int N of "Task-N") and its
+ * coroutine's code object (which outlives it) are taken along.
+ */
+struct ht_task_cap {
+	__u64 task;		/* PyObject * of the task, 0: none (userspace: its task number) */
+	__u64 coro_code;	/* its coroutine's f_executable (tag bits kept), 0: unknown */
+	__u32 name_len;		/* bytes of name[] read, 0: none */
+	__u32 pad;
+	__u8 name[HT_TASK_NAME_RAW];
+};
+
 enum ht_event_type {
 	HT_EV_BLOCK = 1,	/* one long block (or merged blocks in one syscall) */
 	HT_EV_STALL,		/* a loop iteration longer than stall_ns: start_ts, dur_ns, key.tid */
 	HT_EV_SAMPLE,		/* an on-CPU sample of a loop thread: start_ts, key.stack */
+	/*
+	 * Process life cycle of followed and traced processes (key.pid: the
+	 * process, key.tid: the thread that did it, wk_pid: the parent).
+	 */
+	HT_EV_FORK,		/* a followed process forked key.pid; wk_flags: HT_FORK_* */
+	HT_EV_EXEC,		/* key.pid (followed or traced) exec'd: its old layout is gone */
+	HT_EV_EXIT,		/* the last thread of key.pid (followed or traced) exited */
 };
+
+#define HT_FORK_TRACED	(1U << 0)	/* the child got its parent's py_procs entry */
 
 struct ht_event {
 	__u32 type;
@@ -205,6 +236,7 @@ struct ht_event {
 	__u64 wk_tstate;
 	__u32 wk_flags;
 	__u32 wk_tid;
+	struct ht_task_cap task;
 };
 
 /* One record per task from the task iterator (iter/task). */
@@ -249,6 +281,7 @@ struct ht_stats {
 	__u64 samples;
 	__u64 samples_lost;	/* samples whose stack or aggregate did not fit */
 	__u64 stalls;
+	__u64 procs_full;	/* forked processes that could not be followed or traced */
 };
 
 #endif /* HT_HANGTRACE_H */

@@ -3,9 +3,9 @@
 # Idempotent: only calls apt-get when something is missing.
 set -eu
 pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libjson-c-dev
- python3 python3-pytest libbpf-tools binutils
+ python3 python3-pytest libbpf-tools binutils libclang-rt-14-dev
  python3-fastapi python3-uvicorn python3-eventlet python3-gevent python3-uvloop python3-requests
- golang-go python3-jsonschema"
+ golang-go python3-jsonschema chromium python3-pil python3-gunicorn"
 # npm fetches speedscope's file-format schema for the tests (tests/fetch-speedscope.sh);
 # a Node.js that ships its own npm (e.g. NodeSource's) is enough
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"

@@ -13,6 +13,7 @@
 #include "loops.h"
 #include "procmem.h"
 #include "procthread.h"
+#include "pyasyncio.h"
 #include "pyproc.h"
 #include "pysym.h"
 #include "pywalk_user.h"
@@ -40,7 +41,8 @@ int analyze__init(struct analyze *a, const struct pyproc *p, struct tracer *tr)
 	a->fd_desc = strmap__new();
 	a->names = strmap__new();
 	a->seen_stacks = strmap__new();
-	if (!a->sym || !a->fd_desc || !a->names || !a->seen_stacks)
+	a->task_index = strmap__new();
+	if (!a->sym || !a->fd_desc || !a->names || !a->seen_stacks || !a->task_index)
 		return -ENOMEM;
 	/* kernel symbols are read when the report is built, not before attaching */
 	return 0;
@@ -54,6 +56,12 @@ void analyze__fini(struct analyze *a)
 	strmap__free(a->fd_desc);
 	strmap__free(a->names);
 	strmap__free(a->seen_stacks);
+	strmap__free(a->task_index);
+	for (size_t i = 0; i < a->nr_tasks; i++) {
+		free(a->tasks[i].name);
+		free(a->tasks[i].coro);
+	}
+	free(a->tasks);
 	timeline__free(&a->tl);
 	memset(a, 0, sizeof(*a));
 }
@@ -85,13 +93,147 @@ static void prime_stack(struct analyze *a, uint64_t id)
 	strmap__set(a->seen_stacks, &id, sizeof(id), "");
 }
 
+void analyze__prime_samples(struct analyze *a, const struct ht_oncpu_key *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (keys[i].pid == (__u32)a->p->pid)
+			prime_stack(a, keys[i].stack);
+}
+
+void analyze__tick(struct analyze *a)
+{
+	int err;
+
+	if (a->aio_state)
+		return;
+	err = pyasyncio__find(a->p, a->mem, !a->aio_scans++, &a->aio);
+	if (err == -ENOENT)
+		return;		/* asyncio not imported (yet) */
+	if (!err)
+		err = tracer__set_asyncio(a->tr, a->p->pid, &a->aio);
+	if (err) {
+		a->aio_state = -1;
+		if (err != -ENOTSUP)
+			p_dbg("process %d: asyncio task names unavailable: %s", a->p->pid,
+			      strerror(-err));
+		return;
+	}
+	a->aio_state = 1;
+	p_dbg("process %d: asyncio tasks readable (running task at thread state +%d, task name +%d, coro +%d)",
+	      a->p->pid, a->aio.ts_running_task, a->aio.task_name, a->aio.task_coro);
+}
+
+#define TASK_NAME_MAX	256	/* longer names are cut, ending in "..." */
+#define TASK_CORO_MAX	1024
+#define MAX_TASKS	(1U << 16)
+
+/*
+ * The number of the task named @name running @coro at address @task: the
+ * same number for the same three.  0 when there is nothing to name it by.
+ */
+static uint64_t task_number(struct analyze *a, uint64_t task, const char *name, const char *coro)
+{
+	char key[16 + TASK_NAME_MAX + TASK_CORO_MAX + 2], num[24];
+	size_t nl = strlen(name), cl = strlen(coro), klen;
+	const char *hit;
+	struct atask *t;
+
+	if (!task || (!name[0] && !coro[0]))
+		return 0;
+	/* the key: address, name, coro (each NUL-terminated) */
+	memcpy(key, &task, sizeof(task));
+	memcpy(key + 8, name, nl + 1);
+	memcpy(key + 9 + nl, coro, cl + 1);
+	klen = 10 + nl + cl;
+	hit = strmap__get(a->task_index, key, klen);
+	if (hit)
+		return strtoull(hit, NULL, 10);
+	if (a->nr_tasks >= MAX_TASKS)
+		return 0;
+	if (a->nr_tasks == a->cap_tasks) {
+		size_t cap = a->cap_tasks ? a->cap_tasks * 2 : 64;
+
+		t = realloc(a->tasks, cap * sizeof(*t));
+		if (!t)
+			return 0;
+		a->tasks = t;
+		a->cap_tasks = cap;
+	}
+	t = &a->tasks[a->nr_tasks];
+	memset(t, 0, sizeof(*t));
+	t->addr = task;
+	t->name = name[0] ? strdup(name) : NULL;
+	t->coro = coro[0] ? strdup(coro) : NULL;
+	snprintf(num, sizeof(num), "%zu", a->nr_tasks + 1);
+	if (strmap__set(a->task_index, key, klen, num)) {
+		free(t->name);
+		free(t->coro);
+		return 0;
+	}
+	return ++a->nr_tasks;
+}
+
+/* The task BPF copied with an event: its number. */
+static uint64_t name_task(struct analyze *a, const struct ht_task_cap *tc)
+{
+	char name[TASK_NAME_MAX], coro[TASK_CORO_MAX];
+	size_t len = tc->name_len < sizeof(tc->name) ? tc->name_len : sizeof(tc->name);
+
+	if (!tc->task || a->aio_state != 1)
+		return 0;
+	pyasyncio__name_from_raw(&a->aio, a->p, a->mem, tc->name, len, name, sizeof(name));
+	pyasyncio__coro_name(a->p, a->sym, tc->coro_code, coro, sizeof(coro));
+	return task_number(a, tc->task, name, coro);
+}
+
+const struct atask *analyze__task(const struct analyze *a, uint64_t n)
+{
+	return n && n <= a->nr_tasks ? &a->tasks[n - 1] : NULL;
+}
+
+uint64_t analyze__task_of_thread(struct analyze *a, uint64_t ts)
+{
+	char name[TASK_NAME_MAX], coro[TASK_CORO_MAX];
+	uint64_t task = 0;
+
+	if (!ts || a->aio_state != 1 ||
+	    procmem__read_u64(a->mem, ts + a->aio.ts_running_task, &task) || !task ||
+	    pyasyncio__task(&a->aio, a->p, a->mem, a->sym, task, name, sizeof(name), coro,
+			    sizeof(coro)))
+		return 0;
+	return task_number(a, task, name, coro);
+}
+
+void analyze__prime_all(struct analyze *a)
+{
+	struct tracer_snapshot snap;
+	size_t i;
+
+	if (tracer__snapshot(a->tr, &snap))
+		return;
+	for (i = 0; i < snap.nr_aggs; i++) {
+		if (snap.keys[i].pid != (__u32)a->p->pid)
+			continue;
+		prime_stack(a, snap.keys[i].stack);
+		prime_stack(a, snap.keys[i].wk_stack);
+	}
+	for (i = 0; i < snap.nr_oncpu; i++)
+		if (snap.oncpu_keys[i].pid == (__u32)a->p->pid)
+			prime_stack(a, snap.oncpu_keys[i].stack);
+	tracer_snapshot__free(&snap);
+}
+
 void analyze__on_event(struct analyze *a, const struct ht_event *e)
 {
+	size_t n = a->tl.n;
 	char desc[256];
 
 	if (e->key.pid != (__u32)a->p->pid)
 		return;
 	timeline__add(&a->tl, e);
+	/* the task is alive now (it was running moments ago): name it, keep its number */
+	if (a->tl.n > n)
+		a->tl.ev[n].task.task = e->type == HT_EV_STALL ? 0 : name_task(a, &e->task);
 	if (e->type == HT_EV_SAMPLE)
 		prime_stack(a, e->key.stack);
 	if (e->type != HT_EV_BLOCK)
@@ -349,6 +491,8 @@ static int add_open_block(struct analyze *a, struct builder *bd, const struct ht
 		if (dur_ns > b->max_ns)
 			b->max_ns = dur_ns;
 		b->still_blocked = pending_reason < 0;
+		if (b->still_blocked)
+			b->task = analyze__task_of_thread(a, ts);
 		free(tmp.fd_desc);
 		return 0;
 	}
@@ -367,6 +511,8 @@ static int add_open_block(struct analyze *a, struct builder *bd, const struct ht
 	b->max_ns = dur_ns;
 	b->count = 1;
 	b->still_blocked = pending_reason < 0;
+	if (b->still_blocked)
+		b->task = analyze__task_of_thread(a, ts);
 	b->stack_id = id;
 	err = build_stack(a, &st, &b->stack);
 	if (!err)
@@ -634,6 +780,7 @@ void analyze__announce_stall(struct analyze *a, uint32_t tid, double secs, FILE 
 {
 	struct ht_task_info ti = { .tid = tid };
 	struct rblocker b = { .fd = -1 };
+	const struct atask *task;
 	struct ht_pystack st;
 	struct ht_thread t;
 	uint64_t ts;
@@ -657,6 +804,11 @@ void analyze__announce_stall(struct analyze *a, uint32_t tid, double secs, FILE 
 		fputs("running", f);
 	else
 		fprintf(f, "%s%s%s%s", reason_name(b.reason), sc ? " (" : "", sc ? sc : "", sc ? ")" : "");
+	task = analyze__task(a, analyze__task_of_thread(a, ts));
+	if (task && task->name) {
+		fputs("; task ", f);
+		report__put_quoted(f, task->name);
+	}
 	fputc('\n', f);
 	for (i = 0; i < b.stack.depth && i < 10; i++) {
 		fputs("hangtrace:     ", f);

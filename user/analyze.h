@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "hangtrace.h"
+#include "pyasyncio.h"
 #include "timeline.h"
 
 struct ksyms;
@@ -36,6 +37,20 @@ struct analyze {
 	uint32_t max_frames;
 	bool target_exited;
 	struct timeline tl;		/* blocks, stalls and loop samples, for stall blame */
+	/* asyncio tasks (3.14+): the layout, once found, and the tasks named so far */
+	int aio_state;			/* 0: not found yet, 1: found, -1: never (version, error) */
+	unsigned int aio_scans;		/* looks so far (the runtime file is looked at once) */
+	struct pyasyncio aio;
+	struct atask *tasks;		/* an event's task number n is tasks[n - 1] */
+	size_t nr_tasks, cap_tasks;
+	struct strmap *task_index;	/* (address, name, coro) -> task number */
+};
+
+/* An asyncio task as named while it ran. */
+struct atask {
+	uint64_t addr;
+	char *name;			/* NULL: unreadable */
+	char *coro;			/* qualified name of its coroutine, NULL: unknown */
 };
 
 /* analyze__init - set up @a for process @p; 0 or -errno. */
@@ -49,6 +64,30 @@ void analyze__fini(struct analyze *a);
  */
 void analyze__on_event(struct analyze *a, const struct ht_event *e);
 
+/*
+ * analyze__prime_samples - symbolize, while the process is alive, the stacks
+ * of its on-CPU samples among @keys (a process's memory is gone once it has
+ * exited, and only loop threads' samples come as events).
+ */
+void analyze__prime_samples(struct analyze *a, const struct ht_oncpu_key *keys, size_t n);
+
+/*
+ * analyze__tick - periodic work while tracing (call after the process is
+ * added to the tracer, then every ~100 ms): look for asyncio's debug offsets
+ * (3.14+) until the _asyncio module is loaded, and hand them to BPF.
+ */
+void analyze__tick(struct analyze *a);
+
+/* analyze__task - task number @n of a timeline event (0: none): NULL if none. */
+const struct atask *analyze__task(const struct analyze *a, uint64_t n);
+
+/*
+ * analyze__task_of_thread - the task thread state @ts (of the target) is
+ * running now, read from userspace (a thread still blocked at the end).
+ * Its task number, 0 if none.
+ */
+uint64_t analyze__task_of_thread(struct analyze *a, uint64_t ts);
+
 /* analyze__stack - the symbolized Python stack @id into @out.  0 or -ENOMEM. */
 struct rstack;
 int analyze__stack(struct analyze *a, uint64_t id, struct rstack *out);
@@ -59,6 +98,12 @@ int analyze__stack(struct analyze *a, uint64_t id, struct rstack *out);
  */
 #include <stdio.h>
 void analyze__announce_stall(struct analyze *a, uint32_t tid, double secs, FILE *f);
+
+/*
+ * analyze__prime_all - symbolize every stack collected so far, now, while
+ * the process's memory is still there (it is about to exit).
+ */
+void analyze__prime_all(struct analyze *a);
 
 /* analyze__report - build the report at the end of the window.  0 or -errno. */
 int analyze__report(struct analyze *a, struct report *r);

@@ -3,12 +3,15 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "env.h"
 #include "log.h"
 #include "pyproc.h"
+#include "trace.h"
 
 int cli__parse_pid(const char *s, pid_t *out)
 {
@@ -68,4 +71,21 @@ struct pyproc *cli__discover(pid_t pid, int *err)
 		return NULL;
 	}
 	return p;
+}
+
+void cli__trace_opts(const struct env *env, struct trace_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->duration_ns = env->duration_ns;
+	o->min_block_ns = env->min_block_ns;
+	o->max_frames = env->max_frames;
+	o->stall_ns = env->stall_ns;
+	o->alert_ns = env->alert_ns;
+	o->loop_tid = env->loop_tid;
+	o->sample_hz = env->sample_hz;
+	o->quiet = env->quiet;
+	o->children = env->children;
+	o->focus = env->focus;
+	/* the live status line: only ever drawn on a terminal */
+	o->progress = !env->quiet;
 }

@@ -28,4 +28,9 @@ int cli__check_privileges(void);
 struct pyproc;
 struct pyproc *cli__discover(pid_t pid, int *err);
 
+/* cli__trace_opts - the tracing options of @env into @o (stop, child_status left NULL). */
+struct env;
+struct trace_opts;
+void cli__trace_opts(const struct env *env, struct trace_opts *o);
+
 #endif

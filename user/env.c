@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,9 @@ const char *argp_program_bug_address = "<https://github.com/hangtrace/hangtrace/
 static const char doc[] =
 	"hangtrace: what blocked this Python program, where, and who woke it.\n"
 	"\n"
-	"USAGE: hangtrace -p PID [-d SECONDS] [--min-block MS] [--format FORMAT] [-o FILE]\n"
+	"USAGE: hangtrace -p PID [--children] [-d SECONDS] [--focus REGEX]\n"
+	"                 [--min-block MS] [--format FORMAT] [-o FILE]\n"
+	"       hangtrace run [OPTIONS] -- CMD [ARGS...]\n"
 	"       hangtrace dump -p PID [--format text|json] [-o FILE] [--trace SECONDS]\n"
 	"\n"
 	"Traces every thread of a running CPython process (3.6-3.15) with BPF and reports\n"
@@ -35,6 +38,11 @@ static const char doc[] =
 	"    hangtrace -p 4242 --format folded | flamegraph.pl > offcpu.svg\n"
 	"    hangtrace -p 4242 -d 30 --what all --format pprof -o app.pb.gz && go tool pprof -top app.pb.gz\n"
 	"    hangtrace -p 4242 -d 30 --format speedscope -o app.speedscope.json\n"
+	"    hangtrace -p 4242 -d 10 --what all --format svg -o flame.svg\n"
+	"    hangtrace -p 4242 -d 10 --format html -o report.html\n"
+	"    hangtrace -p 4242 --children      # and every process it forks or spawns\n"
+	"    hangtrace -p 4242 --focus myapp/  # only stacks through myapp/\n"
+	"    hangtrace run -o report.txt -- python3 app.py   # run it, traced from its first line\n"
 	"    hangtrace dump -p 4242            # a hung process: every thread, what it waits on, why\n";
 
 enum {
@@ -46,16 +54,20 @@ enum {
 	OPT_ALERT,
 	OPT_SAMPLE_HZ,
 	OPT_WHAT,
+	OPT_CHILDREN,
+	OPT_FOCUS,
 };
 
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Process to trace", 0 },
 	{ "duration", 'd', "SECONDS", 0, "Trace this long (default: until Ctrl-C); 500ms, 2s, 1m also work", 0 },
 	{ "min-block", OPT_MIN_BLOCK, "MS", 0, "Blocks shorter than this are only summed per thread and reason (default 1)", 0 },
-	{ "format", OPT_FORMAT, "FORMAT", 0, "text (default), json, folded, pprof or speedscope", 0 },
+	{ "format", OPT_FORMAT, "FORMAT", 0, "text (default), json, folded, pprof, speedscope, svg (flame graph) or html (summary, stall timeline, flame graph)", 0 },
 	{ "output", 'o', "FILE", 0, "Write the report to FILE (atomically) instead of stdout", 0 },
 	{ "max-frames", OPT_MAX_FRAMES, "N", 0, "Python frames kept per stack, 1-128 (default 128)", 0 },
-	{ "what", OPT_WHAT, "WHAT", 0, "What profiles (folded, pprof, speedscope) hold: offcpu (default), oncpu or all", 0 },
+	{ "children", OPT_CHILDREN, NULL, 0, "Also trace the target's descendants, at any depth, including those started later (forked or exec'd CPython; others are listed as untraced)", 0 },
+	{ "focus", OPT_FOCUS, "REGEX", 0, "Keep only stacks with a frame whose function or file matches REGEX (POSIX extended)", 0 },
+	{ "what", OPT_WHAT, "WHAT", 0, "What profiles (folded, pprof, speedscope, svg, html) hold: offcpu (default), oncpu or all", 0 },
 	{ "quiet", 'q', NULL, 0, "Nothing on stderr but warnings and errors", 0 },
 	{ "verbose", 'v', NULL, 0, "More diagnostics; -vv adds libbpf debug output", 0 },
 	{ NULL, 0, NULL, OPTION_DOC, "Event loops (asyncio, uvloop, eventlet, gevent, tornado, twisted):", 1 },
@@ -65,6 +77,28 @@ static const struct argp_option opts[] = {
 	{ "sample-hz", OPT_SAMPLE_HZ, "HZ", 0, "On-CPU samples per second and CPU (default 199; 0: off)", 1 },
 	{},
 };
+
+static const char run_doc[] =
+	"hangtrace run: run a Python program, traced from its first line.\n"
+	"\n"
+	"USAGE: hangtrace run [OPTIONS] -- CMD [ARGS...]\n"
+	"\n"
+	"Starts CMD (a python, a script with a #! line, or a wrapper that execs one:\n"
+	"env, a shell script, a launcher) in the current directory and environment,\n"
+	"with stdin, stdout and stderr inherited.  Tracing starts once its CPython is\n"
+	"initialised, before the main module's first line.  SIGINT and SIGTERM are\n"
+	"passed on to CMD (a second Ctrl-C leaves at once, without a report); the\n"
+	"report is written when CMD exits (or after -d), and hangtrace exits with\n"
+	"CMD's status (128+N when a signal N killed it; 125 when hangtrace failed,\n"
+	"126/127 when CMD cannot be run or found).  Use -o FILE to keep the report\n"
+	"apart from CMD's own output.  With --children, the processes CMD forks or\n"
+	"spawns are traced too, one report each.  Needs root.\n"
+	"\n"
+	"EXAMPLES:\n"
+	"    hangtrace run -o report.txt -- python3 app.py\n"
+	"    hangtrace run --format json -o r.json -- python3 -m mypkg.worker --jobs 4\n"
+	"    hangtrace run -d 30 -o first30s.txt -- ./manage.py runserver\n"
+	"    hangtrace run --children -o pool.txt -- python3 batch.py   # and its workers\n";
 
 int parse_duration(const char *s, uint64_t unit_ns, uint64_t *out)
 {
@@ -104,9 +138,14 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	struct env *env = state->input;
 	uint64_t v;
 	pid_t tid;
+	regex_t re;
 
 	switch (key) {
 	case 'p':
+		if (env->run) {
+			p_err("run starts its own command: -p is not an option of run (see --help)");
+			return EINVAL;
+		}
 		if (cli__parse_pid(arg, &env->pid)) {
 			p_err("invalid PID '%s': expected a positive process id", arg);
 			return EINVAL;
@@ -135,8 +174,12 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			env->format = FMT_PPROF;
 		else if (!strcmp(arg, "speedscope"))
 			env->format = FMT_SPEEDSCOPE;
+		else if (!strcmp(arg, "svg"))
+			env->format = FMT_SVG;
+		else if (!strcmp(arg, "html"))
+			env->format = FMT_HTML;
 		else {
-			p_err("invalid --format '%s': expected text, json, folded, pprof or speedscope",
+			p_err("invalid --format '%s': expected text, json, folded, pprof, speedscope, svg or html",
 			      arg);
 			return EINVAL;
 		}
@@ -192,16 +235,45 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case 'q':
 		env->quiet = 1;
 		break;
+	case OPT_CHILDREN:
+		env->children = 1;
+		break;
+	case OPT_FOCUS:
+		if (regcomp(&re, arg, REG_EXTENDED | REG_NOSUB)) {
+			p_err("invalid --focus '%s': not a POSIX extended regular expression", arg);
+			return EINVAL;
+		}
+		regfree(&re);
+		env->focus = arg;
+		break;
 	case 'v':
 		env->verbose++;
 		break;
 	case ARGP_KEY_ARG:
+		if (env->run) {
+			/* the command: this argument and every one after it */
+			env->cmd_argv = &state->argv[state->next - 1];
+			env->cmd_argc = state->argc - state->next + 1;
+			state->next = state->argc;
+			break;
+		}
 		p_err("unexpected argument '%s' (see --help)", arg);
 		return EINVAL;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
+}
+
+void env__init(struct env *env)
+{
+	memset(env, 0, sizeof(*env));
+	env->min_block_ns = 1000000;
+	env->format = FMT_TEXT;
+	env->max_frames = HT_MAX_PY_FRAMES;
+	env->stall_ns = 100000000ULL;
+	env->alert_ns = 1000000000ULL;
+	env->sample_hz = 199;
 }
 
 int env__parse(int argc, char **argv, struct env *env)
@@ -211,14 +283,31 @@ int env__parse(int argc, char **argv, struct env *env)
 		.parser = parse_arg,
 		.doc = doc,
 	};
+	static const struct argp run_argp = {
+		.options = opts,
+		.parser = parse_arg,
+		.args_doc = "-- CMD [ARGS...]",
+		.doc = run_doc,
+	};
 	int err;
 
-	err = argp_parse(&argp, argc, argv, ARGP_NO_EXIT & 0, NULL, env);
-	if (err)
-		return -err;
-	if (!env->pid) {
-		p_err("no process given: use -p PID (see --help)");
-		return -EINVAL;
+	if (env->run) {
+		/* in order: the first non-option is the command, whose options are its own */
+		err = argp_parse(&run_argp, argc, argv, ARGP_IN_ORDER, NULL, env);
+		if (err)
+			return -err;
+		if (!env->cmd_argc) {
+			p_err("no command given: hangtrace run [OPTIONS] -- CMD [ARGS...] (see --help)");
+			return -EINVAL;
+		}
+	} else {
+		err = argp_parse(&argp, argc, argv, ARGP_NO_EXIT & 0, NULL, env);
+		if (err)
+			return -err;
+		if (!env->pid) {
+			p_err("no process given: use -p PID (see --help)");
+			return -EINVAL;
+		}
 	}
 	if (env->format == FMT_PPROF && !env->output && isatty(STDOUT_FILENO)) {
 		p_err("--format pprof is binary (gzip): give -o FILE or redirect stdout");

@@ -14,6 +14,8 @@ enum out_format {
 	FMT_FOLDED,
 	FMT_PPROF,		/* gzipped profile.proto: binary */
 	FMT_SPEEDSCOPE,
+	FMT_SVG,		/* interactive flame graph */
+	FMT_HTML,		/* summary, stall timeline and flame graph */
 };
 
 struct env {
@@ -30,11 +32,22 @@ struct env {
 	uint32_t sample_hz;		/* --sample-hz; 0: no on-CPU sampling */
 	int what;			/* --what: enum report_what */
 	int quiet;			/* --quiet: nothing on stderr but errors */
+	int children;			/* --children: trace descendants too */
+	const char *focus;		/* --focus REGEX (checked by env__parse), NULL: none */
+	/* `hangtrace run [options] -- CMD [ARGS...]` */
+	int run;			/* set by the caller: parse for `run` */
+	char **cmd_argv;		/* CMD [ARGS...], NULL-terminated (points into argv) */
+	int cmd_argc;
 };
+
+/* env__init - the defaults of every option. */
+void env__init(struct env *env);
 
 /*
  * env__parse - parse the command line into @env.  Returns 0, or a negative
- * errno after printing a one-line error (exit status 2).
+ * errno after printing a one-line error (exit status 2).  With @env->run
+ * set, parses `run`'s arguments: the options, then the command (the first
+ * argument that is not an option, or everything after "--"), and no -p.
  */
 int env__parse(int argc, char **argv, struct env *env);
 

@@ -173,7 +173,7 @@ int linetable__line(enum py_linetable fmt, const uint8_t *tab, size_t len, int f
 		    int64_t q)
 {
 	if (q < 0)
-		return firstlineno;
+		return line_result(firstlineno);
 	if (!tab)
 		len = 0;
 

@@ -6,6 +6,12 @@
 #include "log.h"
 
 static enum log_level cur_level = LOG_WARN;
+static void (*before_print)(void);
+
+void log__set_before_print(void (*fn)(void))
+{
+	before_print = fn;
+}
 
 void log__set_level(enum log_level level)
 {
@@ -23,6 +29,8 @@ static void vlog_at(enum log_level level, const char *prefix, const char *fmt, v
 
 	if (level > cur_level)
 		return;
+	if (before_print)
+		before_print();
 	fprintf(stderr, "hangtrace: %s", prefix);
 	vfprintf(stderr, fmt, ap);
 	n = strlen(fmt);

@@ -170,68 +170,157 @@ static char *running_coro(const struct rstack *st)
 	return NULL;
 }
 
-struct blame {
-	int idx;
-	uint64_t ns;
-};
-
-/* Blame stall [s, e) of @tid: the blocker with most time in it, off- or on-CPU. */
-static int blame_stall(struct report *r, const struct loops_in *in, uint32_t tid, uint64_t s,
-		       uint64_t e, bool in_progress)
+/*
+ * The blocker timeline event @ev of thread @tid counts for inside stall
+ * [s, e), and for how long (*@ns); -1 if none.
+ */
+static int event_in_stall(const struct report *r, const struct loops_in *in,
+			  const struct ht_event *ev, uint32_t tid, uint64_t s, uint64_t e,
+			  uint64_t *ns)
 {
-	uint64_t period = in->sample_hz ? 1000000000ULL / in->sample_hz : 0;
-	struct blame *acc;
+	if (ev->key.tid != tid)
+		return -1;
+	if (ev->type == HT_EV_BLOCK) {
+		*ns = overlap(s, e, ev->start_ts, ev->start_ts + ev->dur_ns);
+		return *ns ? find_blocker_by_key(r, &ev->key) : -1;
+	}
+	if (ev->type == HT_EV_SAMPLE && ev->start_ts >= s && ev->start_ts < e) {
+		*ns = in->sample_hz ? 1000000000ULL / in->sample_hz : 0;
+		return find_oncpu(r, tid, ev->key.stack);
+	}
+	return -1;
+}
+
+#define STALL_TASKS 16	/* distinct tasks weighed per stall */
+#define ANY (-2)	/* stall_task(): any blocker's events */
+
+/*
+ * The asyncio task that ran blocker @b (or, with ANY, anything) inside stall
+ * [s, e): the one its blocks and samples there carry for the longest (a
+ * still-blocked blocker counts with the task it is in now).  0: none known.
+ */
+static uint64_t stall_task(const struct report *r, const struct loops_in *in, uint32_t tid,
+			   uint64_t s, uint64_t e, int b, bool in_progress)
+{
+	struct {
+		uint64_t task, ns;
+	} acc[STALL_TASKS + 1] = {};
+	uint64_t ns, best = 0, best_ns = 0;
+	size_t i;
+	int j, n = 0;
+
+	for (i = 0; i <= in->tl->n; i++) {
+		uint64_t task;
+
+		if (i < in->tl->n) {
+			const struct ht_event *ev = &in->tl->ev[i];
+
+			task = ev->task.task;	/* analyze's task number */
+			ns = 0;
+			if (!task || (event_in_stall(r, in, ev, tid, s, e, &ns) != b && b != ANY) ||
+			    !ns)
+				continue;
+		} else {
+			task = b >= 0 ? r->blockers[b].task : 0;
+			if (!task || !in_progress || !r->blockers[b].still_blocked)
+				continue;
+			ns = e - s;
+		}
+		for (j = 0; j < n && acc[j].task != task; j++)
+			;
+		if (j == n && n < STALL_TASKS)
+			acc[n++].task = task;
+		acc[j].ns += ns;
+	}
+	for (j = 0; j < n; j++)
+		if (acc[j].ns > best_ns) {
+			best_ns = acc[j].ns;
+			best = acc[j].task;
+		}
+	return best;
+}
+
+/*
+ * Blame stall [s, e) of @tid: the blocker with most time in it, off- or
+ * on-CPU.  *@in_stall gets each blocker's time inside it (malloc'ed, one per
+ * blocker).  The blocker's index, -1 for none, -2 when out of memory.
+ */
+static int blame_stall(struct report *r, const struct loops_in *in, uint32_t tid, uint64_t s,
+		       uint64_t e, bool in_progress, uint64_t **in_stall)
+{
 	size_t i, n = r->nr_blockers;
 	int best = -1, idx;
-	uint64_t best_ns = 0;
+	uint64_t best_ns = 0, *acc;
 
-	acc = calloc(n ? n : 1, sizeof(*acc));
+	*in_stall = acc = calloc(n ? n : 1, sizeof(*acc));
 	if (!acc)
 		return -2;
 	for (i = 0; i < in->tl->n; i++) {
-		const struct ht_event *ev = &in->tl->ev[i];
 		uint64_t ns;
 
-		if (ev->key.tid != tid)
-			continue;
-		if (ev->type == HT_EV_BLOCK) {
-			ns = overlap(s, e, ev->start_ts, ev->start_ts + ev->dur_ns);
-			if (!ns)
-				continue;
-			idx = find_blocker_by_key(r, &ev->key);
-		} else if (ev->type == HT_EV_SAMPLE) {
-			if (ev->start_ts < s || ev->start_ts >= e)
-				continue;
-			ns = period;
-			idx = find_oncpu(r, tid, ev->key.stack);
-		} else {
-			continue;
-		}
+		idx = event_in_stall(r, in, &in->tl->ev[i], tid, s, e, &ns);
 		if (idx >= 0 && (size_t)idx < n)
-			acc[idx].ns += ns;
+			acc[idx] += ns;
 	}
 	/* a stall still going on at the end: the thread's open block */
 	for (i = 0; in_progress && i < n; i++)
 		if (r->blockers[i].tid == tid && r->blockers[i].still_blocked)
-			acc[i].ns += e - s;
+			acc[i] += e - s;
 	for (i = 0; i < n; i++) {
-		if (!acc[i].ns)
+		if (!acc[i])
 			continue;
-		r->blockers[i].stall_ns += acc[i].ns;
-		if (acc[i].ns > best_ns) {
-			best_ns = acc[i].ns;
+		r->blockers[i].stall_ns += acc[i];
+		if (acc[i] > best_ns) {
+			best_ns = acc[i];
 			best = i;
 		}
 	}
 	if (best >= 0)
 		r->blockers[best].stall_count++;
-	free(acc);
 	return best;
 }
 
-static int add_stall(struct report *r, const struct loops_in *in, uint32_t tid, uint64_t s,
-		     uint64_t e, bool in_progress)
+/*
+ * The coroutine or callback of the stall from the frames: the blamed
+ * blocker's stack, else (blamed on what has no frames: preemption) the stack
+ * of the blocker with the next most time in the stall that shows one.
+ */
+static char *stall_coro(const struct report *r, int b, const uint64_t *in_stall)
 {
+	uint64_t tried_ns = UINT64_MAX, best_ns;
+	size_t i, tried = 0, best;
+	char *coro;
+
+	if (b < 0)
+		return NULL;
+	coro = running_coro(&r->blockers[b].stack);
+	/* then by time in the stall, most first: (ns, index) below the last one tried */
+	while (!coro) {
+		best_ns = 0;
+		best = 0;
+		for (i = 0; i < r->nr_blockers; i++) {
+			bool below = in_stall[i] < tried_ns || (in_stall[i] == tried_ns && i < tried);
+
+			if (below && (in_stall[i] > best_ns || (in_stall[i] == best_ns && i > best)))
+				if (in_stall[i]) {
+					best_ns = in_stall[i];
+					best = i;
+				}
+		}
+		if (!best_ns)
+			break;
+		tried_ns = best_ns;
+		tried = best;
+		coro = running_coro(&r->blockers[best].stack);
+	}
+	return coro;
+}
+
+static int add_stall(struct analyze *a, struct report *r, const struct loops_in *in, uint32_t tid,
+		     uint64_t s, uint64_t e, bool in_progress)
+{
+	const struct atask *task = NULL;
+	uint64_t *in_stall;
 	struct rthread *rt = find_thread(r, tid);
 	struct rstall *tmp, *st;
 	int b;
@@ -240,7 +329,7 @@ static int add_stall(struct report *r, const struct loops_in *in, uint32_t tid, 
 	if (!tmp)
 		return -ENOMEM;
 	r->stalls = tmp;
-	b = blame_stall(r, in, tid, s, e, in_progress);
+	b = blame_stall(r, in, tid, s, e, in_progress, &in_stall);
 	if (b == -2)
 		return -ENOMEM;
 	st = &r->stalls[r->nr_stalls++];
@@ -250,8 +339,23 @@ static int add_stall(struct report *r, const struct loops_in *in, uint32_t tid, 
 	st->dur_ns = e - s;
 	st->blocker = b;
 	st->in_progress = in_progress;
+	/*
+	 * 3.14+: the task asyncio itself says was running, with its name and
+	 * coroutine; otherwise (and for a plain callback) the frame inside
+	 * Handle._run / Task.__step.
+	 */
 	if (b >= 0)
-		st->coro = running_coro(&r->blockers[b].stack);
+		task = analyze__task(a, stall_task(r, in, tid, s, e, b, in_progress));
+	/* blamed on what carries no task (preemption, a page fault): what else ran in it */
+	if (!task)
+		task = analyze__task(a, stall_task(r, in, tid, s, e, ANY, in_progress));
+	if (task && task->name)
+		st->task_name = strdup(task->name);
+	if (task && task->coro)
+		st->coro = strdup(task->coro);
+	else
+		st->coro = stall_coro(r, b, in_stall);
+	free(in_stall);
 	if (rt) {
 		rt->stalls++;
 		rt->stall_ns += st->dur_ns;
@@ -365,7 +469,8 @@ int loops__analyze(struct analyze *a, struct report *r, const struct loops_in *i
 
 		if (ev->type != HT_EV_STALL || ev->key.pid != r->pid)
 			continue;
-		err = add_stall(r, in, ev->key.tid, ev->start_ts, ev->start_ts + ev->dur_ns, false);
+		err = add_stall(a, r, in, ev->key.tid, ev->start_ts, ev->start_ts + ev->dur_ns,
+				false);
 		if (err)
 			return err;
 	}
@@ -376,7 +481,7 @@ int loops__analyze(struct analyze *a, struct report *r, const struct loops_in *i
 		if (t->pid != r->pid || !rt || !rt->event_loop || t->in_poll || t->exited ||
 		    !t->iter_start || in->now_ns < t->iter_start + in->stall_ns)
 			continue;
-		err = add_stall(r, in, t->tid, t->iter_start, in->now_ns, true);
+		err = add_stall(a, r, in, t->tid, t->iter_start, in->now_ns, true);
 		if (err)
 			return err;
 	}

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * hangtrace: attach to a CPython process and report what blocked it.
- * main() only orchestrates: parse, discover, load, attach, trace, report.
+ * main() only orchestrates: parse, discover, load, attach, trace, report;
+ * `dump` and `run` are subcommands with their own files.
  */
 #include <argp.h>
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include "output.h"
 #include "pyproc.h"
 #include "report.h"
+#include "run.h"
 #include "trace.h"
 
 static volatile sig_atomic_t exiting;
@@ -39,14 +41,7 @@ static void sig_handler(int sig)
 
 int main(int argc, char **argv)
 {
-	struct env env = {
-		.min_block_ns = 1000000,
-		.format = FMT_TEXT,
-		.max_frames = HT_MAX_PY_FRAMES,
-		.stall_ns = 100000000ULL,
-		.alert_ns = 1000000000ULL,
-		.sample_hz = 199,
-	};
+	struct env env;
 	struct trace_opts topts = {};
 	struct sigaction sa = {};
 	struct report rep = {};
@@ -56,6 +51,11 @@ int main(int argc, char **argv)
 	/* hangtrace dump ...: a snapshot of a hung process (user/dump.c) */
 	if (argc > 1 && !strcmp(argv[1], "dump"))
 		return cmd_dump(argc - 1, argv + 1);
+	/* hangtrace run ... -- CMD: start a command, traced from its first line (user/run.c) */
+	if (argc > 1 && !strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+
+	env__init(&env);
 
 	argp_err_exit_status = 2;
 	err = env__parse(argc, argv, &env);
@@ -81,15 +81,8 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 
 	/* Trace, then write the report */
-	topts.duration_ns = env.duration_ns;
-	topts.min_block_ns = env.min_block_ns;
-	topts.max_frames = env.max_frames;
-	topts.stall_ns = env.stall_ns;
-	topts.alert_ns = env.alert_ns;
-	topts.loop_tid = env.loop_tid;
-	topts.sample_hz = env.sample_hz;
+	cli__trace_opts(&env, &topts);
 	topts.stop = &exiting;
-	topts.quiet = env.quiet;
 	err = trace__run(proc, &topts, &rep);
 	if (err)
 		goto cleanup;

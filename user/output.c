@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "flame.h"
 #include "log.h"
 #include "output.h"
 #include "pprof.h"
@@ -30,6 +31,10 @@ static int write_fmt(void *ctx, FILE *f)
 		return pprof__write(r, f);
 	case FMT_SPEEDSCOPE:
 		return speedscope__write(r, f);
+	case FMT_SVG:
+		return report__write_svg(r, f);
+	case FMT_HTML:
+		return report__write_html(r, f);
 	case FMT_TEXT:
 	default:
 		return report__write_text(r, f);

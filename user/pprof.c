@@ -7,11 +7,21 @@
  * Conventions of the format that matter to its readers: string_table[0] is
  * ""; every id is non-zero; a sample's location_id[0] is the leaf; each
  * sample has one value per sample_type.  Python frames have no addresses:
- * each (function, line) is one location with one line, in one mapping that
- * says functions, file names and lines are all there (nothing to symbolize).
+ * each (function, line) is one location with one line, in the mapping of its
+ * process's executable, which says functions, file names and lines are all
+ * there (nothing to symbolize).
+ *
+ * With --children every traced process is in the one profile, its samples
+ * labelled with its pid.  Processes that run the same executable share its
+ * mapping; a location belongs to one mapping, so locations are keyed by
+ * mapping too.  A function is keyed by its name, file and def line: the same
+ * source function in two processes is one function, as readers merge it
+ * anyway, and the same name in different files (or at different def lines)
+ * stays apart.
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +81,6 @@ enum {
 };
 
 enum { WIRE_VARINT = 0, WIRE_LEN = 2 };
-
-#define MAPPING_ONE 1		/* the id of the only mapping */
 
 /* Sample types, in this order; --what picks a run of them. */
 static const char *const sample_types[][2] = {
@@ -168,12 +176,15 @@ static void pb_free(struct pb *b)
 }
 
 struct builder {
-	const struct report *r;
+	const struct report *r;		/* the root */
+	const struct report *proc;	/* the process whose samples are being added */
+	uint64_t mapping;		/* its mapping's id */
 	struct intern *strs;		/* the string table */
 	struct intern *funcs;		/* "name:file:start_line" (string numbers) -> id - 1 */
-	struct intern *locs;		/* "function_id:line" -> id - 1 */
+	struct intern *locs;		/* "mapping_id:function_id:line" -> id - 1 */
+	struct intern *maps;		/* executable (string number) -> mapping id - 1 */
 	struct pb head;			/* everything but the string table */
-	struct pb locations, functions;	/* encoded Location and Function fields */
+	struct pb mappings, locations, functions; /* encoded Mapping, Location, Function fields */
 	struct pb msg, sub;		/* scratch */
 	uint64_t *ids;			/* one sample's location ids */
 	size_t ids_cap;
@@ -254,7 +265,8 @@ static uint64_t location_id(struct builder *p, const char *name, const char *fil
 
 	if (line < 0)
 		line = 0;
-	snprintf(key, sizeof(key), "%llu:%d", (unsigned long long)fid, line);
+	snprintf(key, sizeof(key), "%llu:%llu:%d", (unsigned long long)p->mapping,
+		 (unsigned long long)fid, line);
 	added = intern__add(p->locs, key, &idx);
 	if (added < 0) {
 		fail(p, added);
@@ -264,7 +276,7 @@ static uint64_t location_id(struct builder *p, const char *name, const char *fil
 		pb_uint(&p->sub, LINE_FUNCTION_ID, fid);
 		pb_int(&p->sub, LINE_LINE, line);
 		pb_uint(&p->msg, LOCATION_ID, idx + 1);
-		pb_uint(&p->msg, LOCATION_MAPPING_ID, MAPPING_ONE);
+		pb_uint(&p->msg, LOCATION_MAPPING_ID, p->mapping);
 		pb_msg(&p->msg, LOCATION_LINE, &p->sub);
 		pb_msg(&p->locations, PROFILE_LOCATION, &p->msg);
 	}
@@ -310,7 +322,7 @@ static void add_sample(struct builder *p, uint32_t pid, uint32_t tid, const stru
 		       const uint64_t vals[NR_VALS], const char *reason, int syscall,
 		       bool event_loop)
 {
-	const struct rthread *t = find_thread(p->r, tid);
+	const struct rthread *t = find_thread(p->proc, tid);
 	size_t n = 0, need = st->depth + 2;
 	const char *sc = syscall_name(syscall);
 	uint64_t *grown;
@@ -352,11 +364,19 @@ static void value_type(struct builder *p, int field, int type)
 	pb_msg(&p->head, field, &p->msg);
 }
 
-static void comment(struct builder *p, const char *fmt, const char *s)
-{
-	char *line;
+static void comment(struct builder *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
-	if (asprintf(&line, fmt, s) < 0) {
+static void comment(struct builder *p, const char *fmt, ...)
+{
+	va_list ap;
+	char *line;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
 		fail(p, -ENOMEM);
 		return;
 	}
@@ -364,26 +384,45 @@ static void comment(struct builder *p, const char *fmt, const char *s)
 	free(line);
 }
 
-/* Build the whole profile.proto in p->head (string table last). */
-static void build(struct builder *p)
+/*
+ * The id of the mapping of executable @exe, added to p->mappings if new:
+ * no addresses (Python frames have none), everything already symbolized.
+ */
+static uint64_t mapping_id(struct builder *p, const char *exe)
 {
-	const struct report *r = p->r;
-	bool oncpu = r->what != WHAT_OFFCPU, offcpu = r->what != WHAT_ONCPU;
+	int64_t fn = str_idx(p, exe ? exe : "python");
+	uint32_t idx = 0;
+	char key[24];
+	int added;
+
+	snprintf(key, sizeof(key), "%lld", (long long)fn);
+	added = intern__add(p->maps, key, &idx);
+	if (added < 0) {
+		fail(p, added);
+		return 0;
+	}
+	if (added) {
+		pb_uint(&p->msg, MAPPING_ID, idx + 1);
+		pb_int(&p->msg, MAPPING_FILENAME, fn);
+		pb_uint(&p->msg, MAPPING_HAS_FUNCTIONS, 1);
+		pb_uint(&p->msg, MAPPING_HAS_FILENAMES, 1);
+		pb_uint(&p->msg, MAPPING_HAS_LINE_NUMBERS, 1);
+		pb_msg(&p->mappings, PROFILE_MAPPING, &p->msg);
+	}
+	return idx + 1;
+}
+
+/* The samples of process @proc: its off-CPU blockers, its on-CPU samples, as r->what asks. */
+static void add_process(struct builder *p, const struct report *proc, bool offcpu, bool oncpu)
+{
 	uint64_t vals[NR_VALS];
-	const char *s;
-	char pid[16];
 	size_t i;
-	int t;
 
-	str_idx(p, "");			/* string_table[0] */
-	p->first = offcpu ? VAL_OFF_NS : VAL_SAMPLES;
-	p->nvals = (oncpu ? NR_VALS : VAL_SAMPLES) - p->first;
-	for (t = p->first; t < p->first + p->nvals; t++)
-		value_type(p, PROFILE_SAMPLE_TYPE, t);
-
+	p->proc = proc;
+	p->mapping = mapping_id(p, proc->exe);
 	/* off-CPU: on-CPU blockers of loop threads are in the samples (as in folded) */
-	for (i = 0; offcpu && i < r->nr_blockers; i++) {
-		const struct rblocker *b = &r->blockers[i];
+	for (i = 0; offcpu && i < proc->nr_blockers; i++) {
+		const struct rblocker *b = &proc->blockers[i];
 
 		if (b->on_cpu)
 			continue;
@@ -393,9 +432,9 @@ static void build(struct builder *p)
 		add_sample(p, b->pid, b->tid, &b->stack, vals, reason_name(b->reason), b->syscall,
 			   b->event_loop);
 	}
-	for (i = 0; oncpu && i < r->nr_samples; i++) {
-		const struct rsample *sm = &r->samples[i];
-		const struct rthread *th = find_thread(r, sm->tid);
+	for (i = 0; oncpu && i < proc->nr_samples; i++) {
+		const struct rsample *sm = &proc->samples[i];
+		const struct rthread *th = find_thread(proc, sm->tid);
 
 		memset(vals, 0, sizeof(vals));
 		vals[VAL_SAMPLES] = sm->count;
@@ -403,13 +442,40 @@ static void build(struct builder *p)
 		add_sample(p, sm->pid, sm->tid, &sm->stack, vals, "on-cpu", -1,
 			   th && th->event_loop);
 	}
+}
 
-	pb_uint(&p->msg, MAPPING_ID, MAPPING_ONE);
-	pb_int(&p->msg, MAPPING_FILENAME, str_idx(p, r->exe ? r->exe : "python"));
-	pb_uint(&p->msg, MAPPING_HAS_FUNCTIONS, 1);
-	pb_uint(&p->msg, MAPPING_HAS_FILENAMES, 1);
-	pb_uint(&p->msg, MAPPING_HAS_LINE_NUMBERS, 1);
-	pb_msg(&p->head, PROFILE_MAPPING, &p->msg);
+/* "process 42 (Python 3.11.2): CMDLINE", "child process 43 of 42 (...): ..." */
+static void comment_process(struct builder *p, const struct report *proc)
+{
+	char who[64];
+
+	if (proc->ppid)
+		snprintf(who, sizeof(who), "child process %u of %u", proc->pid, proc->ppid);
+	else
+		snprintf(who, sizeof(who), "process %u", proc->pid);
+	comment(p, "%s (Python %s, %s): %s", who, proc->python ? proc->python : "?",
+		proc->exe ? proc->exe : "?", proc->cmdline ? proc->cmdline : "?");
+}
+
+/* Build the whole profile.proto in p->head (string table last). */
+static void build(struct builder *p)
+{
+	const struct report *r = p->r;
+	bool oncpu = r->what != WHAT_OFFCPU, offcpu = r->what != WHAT_ONCPU;
+	const char *s;
+	size_t i;
+	int t;
+
+	str_idx(p, "");			/* string_table[0] */
+	p->first = offcpu ? VAL_OFF_NS : VAL_SAMPLES;
+	p->nvals = (oncpu ? NR_VALS : VAL_SAMPLES) - p->first;
+	for (t = p->first; t < p->first + p->nvals; t++)
+		value_type(p, PROFILE_SAMPLE_TYPE, t);
+
+	for (i = 0; i < report__nr_procs(r); i++)
+		add_process(p, report__proc(r, i), offcpu, oncpu);
+
+	pb_put(&p->head, p->mappings.buf, p->mappings.len);
 	pb_put(&p->head, p->locations.buf, p->locations.len);
 	pb_put(&p->head, p->functions.buf, p->functions.len);
 
@@ -424,12 +490,8 @@ static void build(struct builder *p)
 		pb_int(&p->head, PROFILE_PERIOD, offcpu ? 1 : 0);
 	}
 	comment(p, "%s", "hangtrace " HANGTRACE_VERSION);
-	snprintf(pid, sizeof(pid), "%u", r->pid);
-	comment(p, "process %s", pid);
-	if (r->cmdline)
-		comment(p, "command line: %s", r->cmdline);
-	if (r->python)
-		comment(p, "Python %s", r->python);
+	for (i = 0; i < report__nr_procs(r); i++)
+		comment_process(p, report__proc(r, i));
 	pb_int(&p->head, PROFILE_DEFAULT_SAMPLE_TYPE,
 	       str_idx(p, sample_types[offcpu ? VAL_OFF_NS : VAL_CPU_NS][0]));
 
@@ -437,6 +499,7 @@ static void build(struct builder *p)
 		s = intern__str(p->strs, i);
 		pb_bytes(&p->head, PROFILE_STRING_TABLE, s, strlen(s));
 	}
+	fail(p, p->mappings.err);
 	fail(p, p->locations.err);
 	fail(p, p->functions.err);
 	fail(p, p->head.err);
@@ -484,7 +547,8 @@ int pprof__write(const struct report *r, FILE *f)
 	p.strs = intern__new();
 	p.funcs = intern__new();
 	p.locs = intern__new();
-	if (!p.strs || !p.funcs || !p.locs) {
+	p.maps = intern__new();
+	if (!p.strs || !p.funcs || !p.locs || !p.maps) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
@@ -498,7 +562,9 @@ cleanup:
 	intern__free(p.strs);
 	intern__free(p.funcs);
 	intern__free(p.locs);
+	intern__free(p.maps);
 	pb_free(&p.head);
+	pb_free(&p.mappings);
 	pb_free(&p.locations);
 	pb_free(&p.functions);
 	pb_free(&p.msg);

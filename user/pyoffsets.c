@@ -480,3 +480,32 @@ int pyoffsets__from_debug_offsets(const void *buf, size_t len, struct py_offsets
 	*out = o;
 	return 0;
 }
+
+int pyoffsets__debug_field(const void *buf, size_t len, const char *section, const char *field,
+			   uint64_t *value)
+{
+	static const char cookie[8] = { 'x', 'd', 'e', 'b', 'u', 'g', 'p', 'y' };
+	const unsigned char *b = buf;
+	const struct dbg_layout *l;
+	uint64_t version, size, v;
+	size_t pos;
+
+	if (!buf || len < 24 || memcmp(b, cookie, sizeof(cookie)))
+		return -EINVAL;
+	version = get_u64(b, 8);
+	l = dbg_layout_find((int)((version >> 16) & 0xff));
+	if (!l || version >> 32 || (version >> 24) != 3)
+		return -ENOTSUP;
+	if (len < dbg_pos(l, NULL, NULL))
+		return -EINVAL;
+	pos = dbg_pos(l, section, field);
+	if (!pos)
+		return -ENOENT;
+	v = get_u64(b, pos);
+	size = dbg_section_size(l, b, section);
+	/* a field of a section with a size must lie inside it */
+	if (dbg_pos(l, section, "size") && (!size || v >= size))
+		return -EINVAL;
+	*value = v;
+	return 0;
+}

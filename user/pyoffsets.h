@@ -107,6 +107,17 @@ const struct py_version_traits *pyoffsets__traits(int minor);
 int pyoffsets__from_debug_offsets(const void *buf, size_t len, struct py_offsets *out,
 				  uint32_t *version_hex);
 
+/*
+ * pyoffsets__debug_field - one raw field, @section.@field, of a copy of the
+ * target's _Py_DebugOffsets (@buf, @len bytes), by the field list of its
+ * version: for the members struct py_offsets does not carry (gen_object,
+ * long_object).  A field of a section that has a size must be below it.
+ * 0, -EINVAL (not debug offsets, or out of bounds), -ENOTSUP (unknown minor)
+ * or -ENOENT (that version's list has no such field).
+ */
+int pyoffsets__debug_field(const void *buf, size_t len, const char *section, const char *field,
+			   uint64_t *value);
+
 /* Largest number of bytes pyoffsets__from_debug_offsets() may need. */
 #define PY_DEBUG_OFFSETS_MAX 4096
 

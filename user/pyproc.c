@@ -160,7 +160,7 @@ static enum cand_kind classify_name(const char *path, struct pyname *n)
  * (works for deleted and replaced files), else through the target's root
  * (works across mount namespaces), checking it is still the same inode.
  */
-static struct elfsym *open_mapped(pid_t pid, const struct procmaps_entry *e)
+struct elfsym *pyproc__open_mapped(pid_t pid, const struct procmaps_entry *e)
 {
 	struct elfsym *es;
 	char path[PATH_MAX + 64];
@@ -206,7 +206,7 @@ static int probe_file(struct ctx *c, const struct procmaps_entry *e, enum cand_k
 	if (!base)
 		return -ENOENT;
 	memset(f, 0, sizeof(*f));
-	f->es = open_mapped(c->pid, base);
+	f->es = pyproc__open_mapped(c->pid, base);
 	if (!f->es) {
 		p_dbg("pid %d: cannot open %s: %s", (int)c->pid, e->path, strerror(errno));
 		return -ENOENT;

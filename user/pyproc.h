@@ -14,6 +14,8 @@
 
 #include "pyoffsets.h"
 
+struct elfsym;
+struct procmaps_entry;
 struct procmem;
 
 struct pyproc {
@@ -59,5 +61,12 @@ int pyproc__discover(pid_t pid, struct pyproc *out, char *err, size_t errlen);
  * tstate address, 0 if nobody holds it).  0 or -errno.
  */
 int pyproc__read_gil(const struct pyproc *p, struct procmem *m, bool *locked, uint64_t *holder);
+
+/*
+ * pyproc__open_mapped - open the ELF file mapping @e of process @pid maps (its
+ * offset-0 mapping): through /proc/PID/map_files, else the target's root,
+ * checking the inode.  NULL and errno.
+ */
+struct elfsym *pyproc__open_mapped(pid_t pid, const struct procmaps_entry *e);
 
 #endif

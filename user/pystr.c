@@ -93,7 +93,8 @@ static size_t to_utf8(const void *data, size_t nchars, int kind, bool more, char
 
 	for (i = 0; i < nchars; i++) {
 		cp = code_point(data, i, kind);
-		if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+		/* U+0000 too: the result is a C string, and must not end early */
+		if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
 			cp = REPLACEMENT_CHAR;
 		n = utf8_encode(cp, buf);
 		/* The last boundary after which the ellipsis still fits. */
@@ -227,5 +228,43 @@ int pybytes__read(struct procmem *m, const struct py_offsets *off, uint64_t addr
 	buf[n] = 0;
 	*out = buf;
 	*len = n;
+	return 0;
+}
+
+int pystr__from_image(const void *img, size_t len, const struct py_offsets *off, char *out,
+		      size_t outsz)
+{
+	const uint8_t *b = img;
+	size_t nchars, avail, data_off;
+	int64_t length;
+	uint32_t state;
+	int kind;
+
+	if (!img || !off || !out || !outsz)
+		return -EINVAL;
+	out[0] = '\0';
+	if (off->uni_length < 0 || off->uni_state < 0 ||
+	    (size_t)off->uni_length + sizeof(length) > len ||
+	    (size_t)off->uni_state + sizeof(state) > len)
+		return -EINVAL;
+	memcpy(&length, b + off->uni_length, sizeof(length));
+	memcpy(&state, b + off->uni_state, sizeof(state));
+	kind = STATE_KIND(state);
+	/* only compact strings keep their characters in the object itself */
+	if ((kind != 1 && kind != 2 && kind != 4) || !(state & STATE_COMPACT) ||
+	    (off->minor < 12 && !(state & STATE_READY)) || ((state & STATE_ASCII) && kind != 1) ||
+	    length < 0 || length > PY_MAX_SANE_LEN)
+		return -EINVAL;
+	data_off = (state & STATE_ASCII) ? (size_t)off->uni_ascii_data :
+					   (size_t)off->uni_compact_data;
+	if ((state & STATE_ASCII ? off->uni_ascii_data : off->uni_compact_data) < 0 ||
+	    data_off > len)
+		return -EINVAL;
+	avail = (len - data_off) / (size_t)kind;
+	nchars = (size_t)length < avail ? (size_t)length : avail;
+	if (nchars > outsz)
+		nchars = outsz;
+	if (length)
+		to_utf8(b + data_off, nchars, kind, nchars < (size_t)length, out, outsz);
 	return 0;
 }

@@ -13,8 +13,8 @@ struct procmem;
 /*
  * pystr__to_utf8 - convert @nchars code points of width @kind (1 = latin-1,
  * 2 = UCS-2, 4 = UCS-4, little endian) at @data to NUL-terminated UTF-8 in
- * @out (@outsz bytes, >= 4).  Lone surrogates and code points > U+10FFFF
- * become U+FFFD.  Output that does not fit is cut at a character boundary and
+ * @out (@outsz bytes, >= 4).  Lone surrogates, code points > U+10FFFF and
+ * U+0000 (which would end the C string early) become U+FFFD.  Output that does not fit is cut at a character boundary and
  * ends in "..." (still valid UTF-8).  Returns the length written.
  */
 size_t pystr__to_utf8(const void *data, size_t nchars, int kind, char *out, size_t outsz);
@@ -27,6 +27,14 @@ size_t pystr__to_utf8(const void *data, size_t nchars, int kind, char *out, size
  */
 int pystr__read(struct procmem *m, const struct py_offsets *off, uint64_t addr, char *out,
 		size_t outsz);
+
+/*
+ * pystr__from_image - the same, from @len bytes copied from the start of a
+ * str object (a compact one: its characters follow its header).  Characters
+ * past the copy are cut as above.  0 or -EINVAL (not a sane compact str).
+ */
+int pystr__from_image(const void *img, size_t len, const struct py_offsets *off, char *out,
+		      size_t outsz);
 
 /*
  * pybytes__read - read up to @max bytes of the bytes object at @addr into a

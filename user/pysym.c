@@ -169,8 +169,14 @@ static int64_t table_offset(const struct pysym *s, const struct code_entry *e, u
 	const struct py_version_traits *t = s->p->traits;
 	uint64_t start;
 
-	if (s->p->off.frame_lasti >= 0)
-		return (int64_t)instr * t->lasti_scale;
+	/* f_lasti is a C int, sign-extended by the walker; anything else is garbage */
+	if (s->p->off.frame_lasti >= 0) {
+		int64_t lasti = (int64_t)instr;
+
+		if (lasti < 0 || lasti > INT32_MAX)
+			return -1;
+		return lasti * t->lasti_scale;
+	}
 	start = e->addr + s->p->off.code_code_adaptive;
 	if (instr < start)
 		return -1;
@@ -198,6 +204,7 @@ void pysym__frame(struct pysym *s, uint64_t code, uint64_t instr, struct pyframe
 		out->line = linetable__line(s->p->traits->linetable, e->linetable,
 					    e->linetable_len, e->firstlineno,
 					    table_offset(s, e, instr));
-	if (out->line < 0)
+	/* co_firstlineno is the target's: a negative one is no line either */
+	if (out->line < 0 && e->firstlineno >= 0)
 		out->line = e->firstlineno;
 }

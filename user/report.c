@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "report.h"
 #include "syscalls.h"
+#include "utf8.h"
 
 static const char *const reason_names[HT_R_MAX] = {
 	[HT_R_OTHER] = "other",
@@ -74,14 +76,95 @@ void report__free(struct report *r)
 	for (i = 0; i < r->nr_samples; i++)
 		stack_free(&r->samples[i].stack);
 	free(r->samples);
-	for (i = 0; i < r->nr_stalls; i++)
+	for (i = 0; i < r->nr_stalls; i++) {
 		free(r->stalls[i].coro);
+		free(r->stalls[i].task_name);
+	}
 	free(r->stalls);
 	free(r->threads);
 	free(r->exe);
 	free(r->cmdline);
 	free(r->python);
+	free(r->focus);
+	for (i = 0; i < r->nr_children; i++)
+		report__free(&r->children[i]);
+	free(r->children);
+	for (i = 0; i < r->nr_untraced; i++) {
+		free(r->untraced[i].exe);
+		free(r->untraced[i].why);
+	}
+	free(r->untraced);
 	memset(r, 0, sizeof(*r));
+}
+
+size_t report__nr_procs(const struct report *r)
+{
+	return 1 + r->nr_children;
+}
+
+const struct report *report__proc(const struct report *r, size_t i)
+{
+	return i ? &r->children[i - 1] : r;
+}
+
+static bool stack_matches(const struct rstack *s, const regex_t *re)
+{
+	int i;
+
+	for (i = 0; i < s->depth; i++)
+		if ((s->frames[i].function && !regexec(re, s->frames[i].function, 0, NULL, 0)) ||
+		    (s->frames[i].file && !regexec(re, s->frames[i].file, 0, NULL, 0)))
+			return true;
+	return false;
+}
+
+int report__focus(struct report *r, const regex_t *re, const char *pattern)
+{
+	size_t i, n = 0;
+	int *where;
+	int err;
+
+	free(r->focus);
+	r->focus = strdup(pattern);
+	if (!r->focus)
+		return -ENOMEM;
+	where = calloc(r->nr_blockers + 1, sizeof(*where));
+	if (!where)
+		return -ENOMEM;
+	/* blockers: compact in place, keeping the ranking */
+	for (i = 0; i < r->nr_blockers; i++) {
+		if (!stack_matches(&r->blockers[i].stack, re)) {
+			blocker_free(&r->blockers[i]);
+			where[i] = -1;
+			continue;
+		}
+		where[i] = n;
+		if (n != i)
+			r->blockers[n] = r->blockers[i];
+		n++;
+	}
+	r->nr_blockers = n;
+	for (i = 0; i < r->nr_stalls; i++)
+		if (r->stalls[i].blocker >= 0)
+			r->stalls[i].blocker = where[r->stalls[i].blocker];
+	free(where);
+	n = 0;
+	for (i = 0; i < r->nr_samples; i++) {
+		if (!stack_matches(&r->samples[i].stack, re)) {
+			stack_free(&r->samples[i].stack);
+			continue;
+		}
+		if (n != i)
+			r->samples[n] = r->samples[i];
+		n++;
+	}
+	r->nr_samples = n;
+	for (i = 0; i < r->nr_children; i++) {
+		err = report__focus(&r->children[i], re, pattern);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 /*
@@ -90,19 +173,80 @@ void report__free(struct report *r)
  */
 void report__put_clean(FILE *f, const char *s)
 {
-	for (; s && *s; s++) {
+	size_t n;
+
+	while (s && *s) {
 		unsigned char c = *s;
 
-		if (c < 0x20 || c == 0x7f)
+		/* control characters and bytes that are not valid UTF-8: \xNN */
+		n = utf8_seq_len(s);
+		if (!n || c < 0x20 || c == 0x7f) {
 			fprintf(f, "\\x%02x", c);
-		else
-			fputc(c, f);
+			s++;
+			continue;
+		}
+		fwrite(s, 1, n, f);
+		s += n;
 	}
 }
 
 static double secs(uint64_t ns)
 {
 	return ns / 1e9;
+}
+
+void report__put_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+#define TEXT_MAX_STALLS 10	/* per thread, in time order */
+
+/* The stalls of loop thread @tid, one line each: when, how long, which task. */
+static void print_stalls(FILE *f, const struct report *r, uint32_t tid)
+{
+	unsigned int shown = 0, rest = 0;
+	size_t i;
+
+	for (i = 0; i < r->nr_stalls; i++) {
+		const struct rstall *st = &r->stalls[i];
+
+		if (st->tid != tid)
+			continue;
+		if (shown++ >= TEXT_MAX_STALLS) {
+			rest++;
+			continue;
+		}
+		fprintf(f, "    stall at +%.3f s, %.3f s", secs(st->start_ns), secs(st->dur_ns));
+		if (st->task_name) {
+			fputs(": task ", f);
+			report__put_quoted(f, st->task_name);
+			if (st->coro) {
+				fputs(" running ", f);
+				report__put_clean(f, st->coro);
+			}
+		} else if (st->coro) {
+			fputs(": in ", f);
+			report__put_clean(f, st->coro);
+		}
+		if (st->in_progress)
+			fputs(" (still stalled at the end)", f);
+		fputc('\n', f);
+	}
+	if (rest)
+		fprintf(f, "    ... and %u more stall%s (--format json lists every one)\n", rest,
+			rest == 1 ? "" : "s");
 }
 
 static void print_stack(FILE *f, const struct rstack *s, const char *indent)
@@ -232,14 +376,18 @@ static void print_others(FILE *f, const struct report *r, uint32_t tid)
 			rest, rest == 1 ? "" : "s", secs(rest_ns));
 }
 
-int report__write_text(const struct report *r, FILE *f)
+/* One process's section: header line, summary, then thread by thread. */
+static void write_text_process(const struct report *r, FILE *f)
 {
 	uint64_t lost = r->stats.ringbuf_full + r->stats.agg_full + r->stats.stacks_full +
-			r->stats.threads_full;
+			r->stats.threads_full + r->stats.procs_full;
 	size_t i, j;
 	int r_i, shown;
 
-	fprintf(f, "hangtrace: process %u", r->pid);
+	if (r->ppid)
+		fprintf(f, "hangtrace: child process %u of %u", r->pid, r->ppid);
+	else
+		fprintf(f, "hangtrace: process %u", r->pid);
 	if (r->cmdline) {
 		fputs(" (", f);
 		report__put_clean(f, r->cmdline);
@@ -250,12 +398,18 @@ int report__write_text(const struct report *r, FILE *f)
 		r->nr_threads == 1 ? "" : "s", secs(r->duration_ns), r->min_block_ns / 1e6);
 	if (r->target_exited)
 		fputs("  the process exited during tracing: this is what was collected until then\n", f);
+	if (r->focus) {
+		fputs("  --focus ", f);
+		report__put_clean(f, r->focus);
+		fputs(": only stacks with a matching function or file are shown\n", f);
+	}
 	if (lost)
-		fprintf(f, "  WARNING: data was lost: %llu events, %llu aggregates, %llu stacks, %llu threads "
-			   "did not fit\n",
+		fprintf(f, "  WARNING: data was lost: %llu events, %llu aggregates, %llu stacks, %llu threads, "
+			   "%llu processes did not fit\n",
 			(unsigned long long)r->stats.ringbuf_full, (unsigned long long)r->stats.agg_full,
 			(unsigned long long)r->stats.stacks_full,
-			(unsigned long long)r->stats.threads_full);
+			(unsigned long long)r->stats.threads_full,
+			(unsigned long long)r->stats.procs_full);
 	else
 		fputs("  lost: nothing\n", f);
 	if (r->stats.py_read_fail || r->unreadable_code)
@@ -289,6 +443,7 @@ int report__write_text(const struct report *r, FILE *f)
 					r->duration_ns ? 100.0 * t->stall_ns / r->duration_ns : 0,
 					secs(r->duration_ns));
 			fprintf(f, "; idle (waiting for events) %.3f s\n", secs(t->idle_ns));
+			print_stalls(f, r, t->tid);
 			/* what the stalls were spent on first */
 			for (j = 0; j < r->nr_blockers; j++)
 				if (r->blockers[j].tid == t->tid && r->blockers[j].stall_ns)
@@ -296,6 +451,30 @@ int report__write_text(const struct report *r, FILE *f)
 		}
 		print_others(f, r, t->tid);
 	}
+}
+
+int report__write_text(const struct report *r, FILE *f)
+{
+	size_t i;
+
+	write_text_process(r, f);
+	for (i = 0; i < r->nr_children; i++) {
+		fputs("\n\n", f);
+		write_text_process(&r->children[i], f);
+	}
+	if (r->nr_untraced || r->untraced_dropped)
+		fputs("\nDescendants not traced:\n", f);
+	for (i = 0; i < r->nr_untraced; i++) {
+		const struct runtraced *u = &r->untraced[i];
+
+		fprintf(f, "  process %u (parent %u, ", u->pid, u->ppid);
+		report__put_clean(f, u->exe ? u->exe : "?");
+		fputs("): ", f);
+		report__put_clean(f, u->why);
+		fputc('\n', f);
+	}
+	if (r->untraced_dropped)
+		fprintf(f, "  ... and %zu more\n", r->untraced_dropped);
 	return ferror(f) ? -1 : 0;
 }
 
@@ -350,7 +529,7 @@ static void folded_line(FILE *f, const struct report *r, uint32_t pid, uint32_t 
  * (count x period) with [on-cpu] as the leaf, as --what asks.  On-CPU
  * blockers of loop threads are not off-CPU time: the samples hold them.
  */
-int report__write_folded(const struct report *r, FILE *f)
+static void write_folded_process(const struct report *r, FILE *f)
 {
 	size_t i;
 
@@ -366,6 +545,20 @@ int report__write_folded(const struct report *r, FILE *f)
 		const struct rsample *s = &r->samples[i];
 
 		folded_line(f, r, s->pid, s->tid, &s->stack, "on-cpu", (s->ns + 500) / 1000);
+	}
+}
+
+/* Every process's lines (--children): they start with python-PID. */
+int report__write_folded(const struct report *r, FILE *f)
+{
+	size_t i;
+
+	write_folded_process(r, f);
+	for (i = 0; i < r->nr_children; i++) {
+		struct report child = r->children[i];
+
+		child.what = r->what;
+		write_folded_process(&child, f);
 	}
 	return ferror(f) ? -1 : 0;
 }

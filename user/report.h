@@ -3,6 +3,7 @@
 #ifndef HT_REPORT_H
 #define HT_REPORT_H
 
+#include <regex.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +54,7 @@ struct rblocker {
 	struct ht_agg_key key;		/* to match timeline events; zero for open blocks */
 	uint64_t stall_ns;		/* time of this blocker inside event-loop stalls */
 	uint32_t stall_count;		/* stalls it was blamed for */
+	uint64_t task;			/* still blocked: the asyncio task it runs (analyze__task), 0 none */
 	const char *hint;
 };
 
@@ -63,6 +65,7 @@ struct rstall {
 	int blocker;			/* index into blockers, -1: none found */
 	bool in_progress;		/* still stalled when the window closed */
 	char *coro;			/* coroutine/callback that was running, NULL if unknown */
+	char *task_name;		/* name of the asyncio task that was running (3.14+), NULL if unknown */
 };
 
 /* On-CPU samples of one thread at one Python stack (every traced thread). */
@@ -94,8 +97,16 @@ struct rthread {
 	uint32_t reason_cnt[HT_R_MAX];
 };
 
+/* A descendant that was not traced (--children), and why. */
+struct runtraced {
+	uint32_t pid, ppid;
+	char *exe;			/* NULL if unknown */
+	char *why;			/* one line: "not a CPython process", ... */
+};
+
 struct report {
 	uint32_t pid;
+	uint32_t ppid;			/* a descendant's parent (--children); 0 for the root */
 	char *exe;
 	char *cmdline;
 	char *python;			/* "3.11.2" */
@@ -117,15 +128,46 @@ struct report {
 	uint32_t sample_hz;
 	struct ht_stats stats;
 	uint64_t unreadable_code;	/* code objects that could not be read */
+	char *focus;			/* --focus REGEX applied, NULL if none */
+	/*
+	 * --children (root only): one report per traced descendant, in the
+	 * order they were found, and the descendants that were not traced.
+	 */
+	struct report *children;
+	size_t nr_children;
+	struct runtraced *untraced;
+	size_t nr_untraced;
+	size_t untraced_dropped;	/* more untraced descendants than were kept */
 };
 
 const char *reason_name(int reason);
+
+/*
+ * report__nr_procs - how many processes @r holds: the root and, with
+ * --children, each traced descendant.  report__proc - process @i of them
+ * (0: the root itself, then r->children in order).  The profile writers
+ * (folded, pprof, speedscope, svg, html) go through them all; r->what, set
+ * on the root, holds for every process.
+ */
+size_t report__nr_procs(const struct report *r);
+const struct report *report__proc(const struct report *r, size_t i);
 const char *blocker_kind(const struct rblocker *b);
 
 void report__free(struct report *r);
-/* report__put_clean - @s with control characters (terminal escapes) shown as \xNN. */
+/* report__put_clean - @s with control characters (terminal escapes) and invalid UTF-8 shown as \xNN. */
 void report__put_clean(FILE *f, const char *s);
+/* report__put_quoted - @s between double quotes, '"' and '\\' escaped too: a name can hold anything. */
+void report__put_quoted(FILE *f, const char *s);
 void blocker_free(struct rblocker *b);
+
+/*
+ * report__focus - keep only the blockers and on-CPU samples whose own
+ * Python stack has a frame whose function or file matches @re (POSIX
+ * extended, compiled by the caller); applied to the children too.  A stall
+ * whose blocker is dropped keeps its duration with no blocker.  Thread
+ * totals are not changed.  Records @pattern in the report.  0 or -ENOMEM.
+ */
+int report__focus(struct report *r, const regex_t *re, const char *pattern);
 
 int report__write_text(const struct report *r, FILE *f);
 int report__write_json(const struct report *r, FILE *f);

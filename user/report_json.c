@@ -91,20 +91,21 @@ static json_object *jblocker(const struct rblocker *b)
 	return o;
 }
 
-int report__write_json(const struct report *r, FILE *f)
+/*
+ * The per-process members (target, window, threads, stalls, blockers) of
+ * @r into @root: the top level holds the root process's, each element of
+ * "processes" a descendant's, with the same shape.
+ */
+static void add_process_parts(json_object *root, const struct report *r)
 {
-	json_object *root = json_object_new_object(), *t, *w, *arr, *th, *by, *lost;
-	uint64_t lost_events;
-	const char *s;
+	json_object *t, *w, *arr, *th, *by;
 	size_t i;
-	int j, err;
-
-	json_object_object_add(root, "tool", json__str("hangtrace"));
-	json_object_object_add(root, "version", json__str(HANGTRACE_VERSION));
-	json_object_object_add(root, "schema", json_object_new_int(JSON_SCHEMA));
+	int j;
 
 	t = json_object_new_object();
 	json_object_object_add(t, "pid", json_object_new_int64(r->pid));
+	if (r->ppid)
+		json_object_object_add(t, "ppid", json_object_new_int64(r->ppid));
 	json_object_object_add(t, "exe", json__str(r->exe));
 	json_object_object_add(t, "cmdline", json__str(r->cmdline));
 	json_object_object_add(t, "python", json__str(r->python));
@@ -115,6 +116,7 @@ int report__write_json(const struct report *r, FILE *f)
 	json_object_object_add(w, "start_unix_ns", json_object_new_int64(r->start_unix_ns));
 	json_object_object_add(w, "duration_s", json__secs(r->duration_ns));
 	json_object_object_add(w, "min_block_s", json__secs(r->min_block_ns));
+	json_object_object_add(w, "focus", json__str(r->focus));
 	json_object_object_add(root, "window", w);
 
 	arr = json_object_new_array();
@@ -153,10 +155,11 @@ int report__write_json(const struct report *r, FILE *f)
 		json_object_object_add(so, "duration_s", json__secs(st->dur_ns));
 		json_object_object_add(so, "blocker", st->blocker >= 0 ?
 							     json_object_new_int(st->blocker) : NULL);
-		if (st->coro) {
+		if (st->coro || st->task_name) {
 			task = json_object_new_object();
-			json_object_object_add(task, "name", NULL);
-			json_object_object_add(task, "coro", json__str(st->coro));
+			json_object_object_add(task, "name",
+					       st->task_name ? json__str(st->task_name) : NULL);
+			json_object_object_add(task, "coro", st->coro ? json__str(st->coro) : NULL);
 		}
 		json_object_object_add(so, "task", task);
 		json_object_object_add(so, "in_progress", json_object_new_boolean(st->in_progress));
@@ -169,6 +172,41 @@ int report__write_json(const struct report *r, FILE *f)
 		json_object_array_add(arr, jblocker(&r->blockers[i]));
 	json_object_object_add(root, "blockers", arr);
 
+}
+
+int report__write_json(const struct report *r, FILE *f)
+{
+	json_object *root = json_object_new_object(), *arr, *lost, *po, *u;
+	uint64_t lost_events;
+	const char *s;
+	size_t i;
+	int err;
+
+	json_object_object_add(root, "tool", json__str("hangtrace"));
+	json_object_object_add(root, "version", json__str(HANGTRACE_VERSION));
+	json_object_object_add(root, "schema", json_object_new_int(JSON_SCHEMA));
+	add_process_parts(root, r);
+
+	/* --children: the traced descendants, then those that were not */
+	arr = json_object_new_array();
+	for (i = 0; i < r->nr_children; i++) {
+		po = json_object_new_object();
+		add_process_parts(po, &r->children[i]);
+		json_object_array_add(arr, po);
+	}
+	json_object_object_add(root, "processes", arr);
+	arr = json_object_new_array();
+	for (i = 0; i < r->nr_untraced; i++) {
+		u = json_object_new_object();
+		json_object_object_add(u, "pid", json_object_new_int64(r->untraced[i].pid));
+		json_object_object_add(u, "ppid", json_object_new_int64(r->untraced[i].ppid));
+		json_object_object_add(u, "exe", json__str(r->untraced[i].exe));
+		json_object_object_add(u, "why", json__str(r->untraced[i].why));
+		json_object_array_add(arr, u);
+	}
+	json_object_object_add(root, "untraced", arr);
+	json_object_object_add(root, "untraced_dropped", json_object_new_int64(r->untraced_dropped));
+
 	lost_events = r->stats.ringbuf_full;
 	lost = json_object_new_object();
 	json_object_object_add(lost, "events", json_object_new_int64(lost_events));
@@ -176,6 +214,7 @@ int report__write_json(const struct report *r, FILE *f)
 	json_object_object_add(lost, "aggregates", json_object_new_int64(r->stats.agg_full));
 	json_object_object_add(lost, "stacks", json_object_new_int64(r->stats.stacks_full));
 	json_object_object_add(lost, "threads", json_object_new_int64(r->stats.threads_full));
+	json_object_object_add(lost, "processes", json_object_new_int64(r->stats.procs_full));
 	json_object_object_add(lost, "unreadable_stacks", json_object_new_int64(r->stats.py_read_fail));
 	json_object_object_add(lost, "unreadable_code_objects",
 			       json_object_new_int64(r->unreadable_code));

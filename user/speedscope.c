@@ -3,7 +3,8 @@
  * speedscope output (https://www.speedscope.app/file-format-schema.json),
  * written with json-c so that names from the target are escaped (and made
  * valid UTF-8 by json__str).  Sampled profiles list stacks outermost first,
- * as indices into shared.frames, each with a weight.
+ * as indices into shared.frames, each with a weight.  With --children there
+ * is a profile per (process, thread, kind), named after both.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -20,7 +21,7 @@
 #define SPEEDSCOPE_SCHEMA "https://www.speedscope.app/file-format-schema.json"
 
 struct sctx {
-	const struct report *r;
+	const struct report *r;		/* the root */
 	struct intern *keys;		/* frame key -> index in frames */
 	json_object *frames;		/* shared.frames */
 	int err;
@@ -77,18 +78,21 @@ static json_object *stack(struct sctx *c, const struct rstack *st, const char *l
 	return a;
 }
 
+/* A thread @tid of process @proc (its blockers and samples carry pid @pid). */
 struct tkey {
+	const struct report *proc;
 	uint32_t pid, tid;
 };
 
-static bool tkey_add(struct tkey *keys, size_t *n, uint32_t pid, uint32_t tid)
+static bool tkey_add(struct tkey *keys, size_t *n, const struct report *proc, uint32_t pid,
+		     uint32_t tid)
 {
 	size_t i;
 
 	for (i = 0; i < *n; i++)
-		if (keys[i].pid == pid && keys[i].tid == tid)
+		if (keys[i].proc == proc && keys[i].pid == pid && keys[i].tid == tid)
 			return false;
-	keys[(*n)++] = (struct tkey){ pid, tid };
+	keys[(*n)++] = (struct tkey){ proc, pid, tid };
 	return true;
 }
 
@@ -105,9 +109,9 @@ static const char *thread_name(const struct report *r, uint32_t tid)
 /* The profile of thread @t's off-CPU blockers (@on false) or on-CPU samples; NULL if none. */
 static json_object *profile(struct sctx *c, struct tkey t, bool on, uint64_t *total)
 {
-	const struct report *r = c->r;
+	const struct report *r = t.proc;
 	json_object *p, *samples = json_object_new_array(), *weights = json_object_new_array();
-	char leaf[32], *name;
+	char leaf[32], who[64], *name;
 	size_t i;
 
 	*total = 0;
@@ -135,9 +139,13 @@ static json_object *profile(struct sctx *c, struct tkey t, bool on, uint64_t *to
 		json_object_put(weights);
 		return NULL;
 	}
-	if (asprintf(&name, "Thread %u \"%s\"%s%s: %s", t.tid, thread_name(r, t.tid),
-		     t.tid == r->pid ? " (main)" : "", t.pid != r->pid ? " (other process)" : "",
-		     on ? "on-CPU" : "off-CPU") < 0) {
+	/* the process: "process PID", "child process PID of PPID" */
+	if (r->ppid)
+		snprintf(who, sizeof(who), "child process %u of %u", t.pid, r->ppid);
+	else
+		snprintf(who, sizeof(who), "process %u", t.pid);
+	if (asprintf(&name, "Thread %u \"%s\"%s, %s: %s", t.tid, thread_name(r, t.tid),
+		     t.tid == t.pid ? " (main)" : "", who, on ? "on-CPU" : "off-CPU") < 0) {
 		c->err = -ENOMEM;
 		name = NULL;
 	}
@@ -157,26 +165,35 @@ int speedscope__write(const struct report *r, FILE *f)
 {
 	struct sctx c = { .r = r };
 	json_object *root = NULL, *profiles, *shared, *p;
-	size_t i, nt = 0, active = 0, np = 0;
+	size_t i, j, nt = 0, active = 0, np = 0, nkeys = 1;
 	uint64_t total, best = 0;
 	struct tkey *threads;
 	const char *s;
 	char *name = NULL;
 	int err = 0, k;
 
-	threads = calloc(r->nr_threads + r->nr_blockers + r->nr_samples + 1, sizeof(*threads));
+	for (j = 0; j < report__nr_procs(r); j++) {
+		const struct report *proc = report__proc(r, j);
+
+		nkeys += proc->nr_threads + proc->nr_blockers + proc->nr_samples;
+	}
+	threads = calloc(nkeys, sizeof(*threads));
 	c.keys = intern__new();
 	if (!threads || !c.keys) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	/* the report's thread order (main first), then any other thread seen */
-	for (i = 0; i < r->nr_threads; i++)
-		tkey_add(threads, &nt, r->pid, r->threads[i].tid);
-	for (i = 0; i < r->nr_blockers; i++)
-		tkey_add(threads, &nt, r->blockers[i].pid, r->blockers[i].tid);
-	for (i = 0; i < r->nr_samples; i++)
-		tkey_add(threads, &nt, r->samples[i].pid, r->samples[i].tid);
+	/* process by process: the report's thread order (main first), then any other thread seen */
+	for (j = 0; j < report__nr_procs(r); j++) {
+		const struct report *proc = report__proc(r, j);
+
+		for (i = 0; i < proc->nr_threads; i++)
+			tkey_add(threads, &nt, proc, proc->pid, proc->threads[i].tid);
+		for (i = 0; i < proc->nr_blockers; i++)
+			tkey_add(threads, &nt, proc, proc->blockers[i].pid, proc->blockers[i].tid);
+		for (i = 0; i < proc->nr_samples; i++)
+			tkey_add(threads, &nt, proc, proc->samples[i].pid, proc->samples[i].tid);
+	}
 
 	root = json_object_new_object();
 	c.frames = json_object_new_array();
@@ -199,8 +216,9 @@ int speedscope__write(const struct report *r, FILE *f)
 		}
 	}
 	json_object_object_add(root, "$schema", json_object_new_string(SPEEDSCOPE_SCHEMA));
-	if (asprintf(&name, "hangtrace: process %u%s%s%s", r->pid, r->cmdline ? " (" : "",
-		     r->cmdline ? r->cmdline : "", r->cmdline ? ")" : "") < 0) {
+	if (asprintf(&name, "hangtrace: process %u%s%s%s%s", r->pid, r->cmdline ? " (" : "",
+		     r->cmdline ? r->cmdline : "", r->cmdline ? ")" : "",
+		     r->nr_children ? " and its child processes" : "") < 0) {
 		c.err = -ENOMEM;
 		name = NULL;
 	}

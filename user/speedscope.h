@@ -9,7 +9,8 @@ struct report;
 
 /*
  * speedscope__write - write @r to @f in speedscope's JSON file format: one
- * "sampled" profile per thread and kind, as r->what asks: "off-CPU" (each
+ * "sampled" profile per process (the root, then each of r->children), thread
+ * and kind, as r->what asks, named after the thread and its process: "off-CPU" (each
  * blocker's stack with its reason as a "[reason]" leaf frame) and "on-CPU"
  * (the sampled stacks), weights in nanoseconds; frames shared, with name,
  * file and line.  Returns 0, or -errno with errno set.

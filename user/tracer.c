@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <linux/perf_event.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "hangtrace.h"
 #include "hangtrace.skel.h"
 #include "log.h"
+#include "pyasyncio.h"
 #include "pyproc.h"
 #include "taskiter.h"
 #include "tracer.h"
@@ -29,18 +31,27 @@ struct tracer {
 	int sample_fds[MAX_CPUS];
 	int nr_cpus;
 	struct tracer_opts opts;
-	struct ht_py_proc procs[8];	/* the processes added, to seed their threads */
-	uint32_t pids[8];
-	int nr_procs;
+	struct ht_py_proc *procs;	/* the processes added, to seed their threads */
+	uint32_t *pids;
+	int nr_procs, cap_procs;
+	bool attached;
 };
 
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct tracer *tr = ctx;
 
-	if (size < sizeof(struct ht_event) || !tr->opts.on_event)
+	const struct ht_event *e = data;
+
+	if (size < sizeof(struct ht_event))
 		return 0;
-	tr->opts.on_event(data, tr->opts.ctx);
+	if (e->type == HT_EV_FORK || e->type == HT_EV_EXEC || e->type == HT_EV_EXIT) {
+		if (tr->opts.on_process)
+			tr->opts.on_process(e, tr->opts.ctx);
+		return 0;
+	}
+	if (tr->opts.on_event)
+		tr->opts.on_event(e, tr->opts.ctx);
 	return 0;
 }
 
@@ -149,24 +160,23 @@ int tracer__py_proc(const struct pyproc *p, struct ht_py_proc *out)
 	return 0;
 }
 
-int tracer__add_process(struct tracer *tr, const struct pyproc *p)
+int tracer__set_asyncio(struct tracer *tr, uint32_t pid, const struct pyasyncio *a)
 {
-	struct ht_py_proc proc;
-	__u32 pid = p->pid;
-	int err;
+	int i;
 
-	err = tracer__py_proc(p, &proc);
-	if (err)
-		return err;
-	if (tr->nr_procs == (int)(sizeof(tr->pids) / sizeof(tr->pids[0])))
-		return -E2BIG;
-	err = bpf_map__update_elem(tr->skel->maps.py_procs, &pid, sizeof(pid), &proc, sizeof(proc),
-				   BPF_ANY);
-	if (err)
-		return -errno;
-	tr->procs[tr->nr_procs] = proc;
-	tr->pids[tr->nr_procs++] = pid;
-	return 0;
+	for (i = 0; i < tr->nr_procs; i++) {
+		if (tr->pids[i] != pid)
+			continue;
+		tr->procs[i].task_name = a->task_name;
+		tr->procs[i].task_coro = a->task_coro;
+		tr->procs[i].coro_code = a->coro_code;
+		tr->procs[i].ts_running_task = a->ts_running_task;
+		if (bpf_map__update_elem(tr->skel->maps.py_procs, &pid, sizeof(pid), &tr->procs[i],
+					 sizeof(tr->procs[i]), BPF_EXIST))
+			return -errno;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 /*
@@ -203,6 +213,142 @@ static int seed_threads(struct tracer *tr, int i)
 	}
 	closedir(dir);
 	return 0;
+}
+
+static int find_proc(const struct tracer *tr, uint32_t pid)
+{
+	for (int i = 0; i < tr->nr_procs; i++)
+		if (tr->pids[i] == pid)
+			return i;
+	return -1;
+}
+
+int tracer__add_process(struct tracer *tr, const struct pyproc *p)
+{
+	struct ht_py_proc proc, *np;
+	__u32 pid = p->pid, *npids;
+	int err, i;
+
+	err = tracer__py_proc(p, &proc);
+	if (err)
+		return err;
+	i = find_proc(tr, pid);
+	if (i < 0) {
+		if (tr->nr_procs == tr->cap_procs) {
+			int cap = tr->cap_procs ? tr->cap_procs * 2 : 8;
+
+			np = realloc(tr->procs, cap * sizeof(*np));
+			if (!np)
+				return -ENOMEM;
+			tr->procs = np;
+			npids = realloc(tr->pids, cap * sizeof(*npids));
+			if (!npids)
+				return -ENOMEM;
+			tr->pids = npids;
+			tr->cap_procs = cap;
+		}
+		i = tr->nr_procs++;
+	}
+	tr->procs[i] = proc;
+	tr->pids[i] = pid;
+	err = bpf_map__update_elem(tr->skel->maps.py_procs, &pid, sizeof(pid), &proc, sizeof(proc),
+				   BPF_ANY);
+	if (err) {
+		err = -errno;
+		tr->pids[i] = tr->pids[--tr->nr_procs];
+		tr->procs[i] = tr->procs[tr->nr_procs];
+		return err;
+	}
+	/* once attached, the fork hook sees new threads: seed the ones already there */
+	if (tr->attached)
+		return seed_threads(tr, i);
+	return 0;
+}
+
+int tracer__follow(struct tracer *tr, uint32_t pid)
+{
+	__u32 key = pid, root = pid;
+
+	if (bpf_map__update_elem(tr->skel->maps.followed, &key, sizeof(key), &root, sizeof(root),
+				 BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/* Delete the entries of hash map @map whose key starts with __u32 @pid (keys of @ksz bytes). */
+static int delete_by_pid(struct bpf_map *map, size_t ksz, uint32_t pid)
+{
+	size_t cap = bpf_map__max_entries(map), n = 0, i;
+	int fd = bpf_map__fd(map);
+	char *keys, *cur, *prev;
+	__u32 kpid;
+	int err = 0;
+
+	keys = calloc(cap, ksz);
+	cur = calloc(2, ksz);
+	if (!keys || !cur) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	prev = NULL;
+	/* collect first, delete after: deleting while walking restarts the walk */
+	while (n < cap && bpf_map_get_next_key(fd, prev, cur) == 0) {
+		memcpy(&kpid, cur, sizeof(kpid));
+		if (kpid == pid)
+			memcpy(keys + n++ * ksz, cur, ksz);
+		memcpy(cur + ksz, cur, ksz);
+		prev = cur + ksz;
+	}
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, keys + i * ksz);
+	err = (int)n;
+cleanup:
+	free(keys);
+	free(cur);
+	return err;
+}
+
+int tracer__remove_process(struct tracer *tr, uint32_t pid)
+{
+	int fd = bpf_map__fd(tr->skel->maps.threads), i, n = 0, err;
+	__u32 key = pid, tid, *prev = NULL;
+	struct ht_thread t;
+	uint32_t *tids;
+	size_t cap = bpf_map__max_entries(tr->skel->maps.threads), nt = 0;
+
+	i = find_proc(tr, pid);
+	if (i >= 0) {
+		tr->pids[i] = tr->pids[--tr->nr_procs];
+		tr->procs[i] = tr->procs[tr->nr_procs];
+		n++;
+	}
+	if (!bpf_map__delete_elem(tr->skel->maps.py_procs, &key, sizeof(key), 0))
+		n++;
+	if (!bpf_map__delete_elem(tr->skel->maps.followed, &key, sizeof(key), 0))
+		n++;
+	/* the threads map is keyed by tid: find this process's threads by value */
+	tids = calloc(cap, sizeof(*tids));
+	if (!tids)
+		return -ENOMEM;
+	while (nt < cap && bpf_map_get_next_key(fd, prev, &tid) == 0) {
+		key = tid;
+		prev = &key;
+		if (!bpf_map_lookup_elem(fd, &tid, &t) && t.pid == pid)
+			tids[nt++] = tid;
+	}
+	for (size_t j = 0; j < nt; j++)
+		bpf_map_delete_elem(fd, &tids[j]);
+	free(tids);
+	n += nt;
+	err = delete_by_pid(tr->skel->maps.offcpu, sizeof(struct ht_agg_key), pid);
+	if (err < 0)
+		return err;
+	n += err;
+	err = delete_by_pid(tr->skel->maps.oncpu, sizeof(struct ht_oncpu_key), pid);
+	if (err < 0)
+		return err;
+	n += err;
+	return n ? 0 : -ENOENT;
 }
 
 /* One software cpu-clock sampler per CPU (works in VMs without a PMU). */
@@ -248,6 +394,7 @@ int tracer__attach(struct tracer *tr)
 		p_err("failed to attach the BPF programs: %s", strerror(-err));
 		return err;
 	}
+	tr->attached = true;
 	for (int i = 0; i < tr->nr_procs; i++) {
 		err = seed_threads(tr, i);
 		if (err) {
@@ -339,6 +486,24 @@ int tracer__snapshot(struct tracer *tr, struct tracer_snapshot *snap)
 	return 0;
 }
 
+int tracer__oncpu_keys(struct tracer *tr, struct ht_oncpu_key **out, size_t *n)
+{
+	size_t cap = bpf_map__max_entries(tr->skel->maps.oncpu), cnt = 0;
+	int fd = bpf_map__fd(tr->skel->maps.oncpu);
+	struct ht_oncpu_key *k;
+
+	*out = NULL;
+	*n = 0;
+	k = calloc(cap + 1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	while (cnt < cap && bpf_map_get_next_key(fd, cnt ? &k[cnt - 1] : NULL, &k[cnt]) == 0)
+		cnt++;
+	*out = k;
+	*n = cnt;
+	return 0;
+}
+
 void tracer_snapshot__free(struct tracer_snapshot *snap)
 {
 	if (!snap)
@@ -382,6 +547,11 @@ int tracer__task_info(struct tracer *tr, pid_t pid, struct ht_task_info **out, s
 			return -errno;
 	}
 	return taskiter__collect(tr->iter_link, out, n);
+}
+
+void tracer__stats(struct tracer *tr, struct ht_stats *out)
+{
+	*out = tr->skel->bss->stats;
 }
 
 int tracer__thread(struct tracer *tr, uint32_t tid, struct ht_thread *out)
@@ -441,5 +611,7 @@ void tracer__free(struct tracer *tr)
 	detach_samplers(tr);
 	bpf_link__destroy(tr->iter_link);
 	hangtrace_bpf__destroy(tr->skel);
+	free(tr->procs);
+	free(tr->pids);
 	free(tr);
 }

@@ -4,9 +4,9 @@
 
 #include "utf8.h"
 
-/* Length of the valid UTF-8 sequence at @s, 0 if invalid. */
-static size_t seq_len(const unsigned char *s)
+size_t utf8_seq_len(const char *str)
 {
+	const unsigned char *s = (const unsigned char *)str;
 	unsigned int cp;
 	size_t n, i;
 
@@ -40,7 +40,7 @@ char *utf8_sanitize(const char *s)
 	if (!out)
 		return NULL;
 	while (*p) {
-		n = seq_len(p);
+		n = utf8_seq_len((const char *)p);
 		if (!n) {
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;

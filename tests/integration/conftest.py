@@ -9,9 +9,11 @@ import json
 import os
 import pathlib
 import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -26,6 +28,48 @@ TARGETS = pathlib.Path(__file__).parent / "targets"
 SCENARIOS = TARGETS / "scenarios.py"
 
 requires_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (BPF)")
+
+# A sanitizer build (make san-test: ./hangtrace-san) writes its reports
+# (ASan, UBSan, LeakSanitizer at exit) to files here instead of stderr, so a
+# report fails the test that ran it, whichever way the test ran hangtrace.
+SAN_LOG_DIR = tempfile.mkdtemp(prefix="hangtrace-san-")
+for _var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+    _opts = [o for o in os.environ.get(_var, "").split(":") if o and not o.startswith("log_path=")]
+    _log = "log_path=%s/%s" % (SAN_LOG_DIR, _var.split("_")[0].lower())
+    os.environ[_var] = ":".join(_opts + [_log])
+SAN_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+               "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_reports():
+    """{path: text} of every sanitizer report written so far."""
+    out = {}
+    for name in sorted(os.listdir(SAN_LOG_DIR)):
+        path = os.path.join(SAN_LOG_DIR, name)
+        with open(path, errors="replace") as f:
+            out[path] = f.read()
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports():
+    """Fail the test if any hangtrace it ran reported memory errors, UB or leaks."""
+    before = set(sanitizer_reports())
+    yield
+    new = {p: t for p, t in sanitizer_reports().items() if p not in before}
+    if new:
+        pytest.fail("sanitizer report(s) from hangtrace:\n" +
+                    "\n".join("%s:\n%s" % (p, t[:6000]) for p, t in new.items()), pytrace=False)
+
+
+def check_no_sanitizer_output(text):
+    """Sanitizer output on a stream (a build whose reports still go to stderr)."""
+    for m in SAN_MARKERS:
+        assert m not in text, "sanitizer report on hangtrace's stderr:\n" + text[-6000:]
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(SAN_LOG_DIR, ignore_errors=True)
 
 
 def pytest_configure(config):
@@ -140,6 +184,7 @@ class Tracer:
         out = self.p.stdout.read()
         rc = self.p.wait(timeout=timeout)
         self.err.t.join(5)
+        check_no_sanitizer_output("".join(self.err.all))
         assert rc == 0, "hangtrace exited %d: %s" % (rc, "".join(self.err.all))
         return json.loads(out) if self.fmt == "json" else out
 
@@ -186,7 +231,9 @@ def blockers_with(report, function, tid=None):
 
 def summary(report):
     """One line per thread and blocker: what a failed assertion needs to show."""
-    lines = ["thread %(tid)d %(name)s python=%(python)s" % t for t in report["threads"]]
+    lines = ["thread %d %s python=%s on=%.3fs idle=%.3fs off=%s" % (
+        t["tid"], t["name"], t["python"], t["on_cpu_s"], t["idle_s"],
+        {k: v for k, v in t["off_cpu_by_reason_s"].items() if v}) for t in report["threads"]]
     for b in report["blockers"]:
         lines.append("  blocker tid %d %s/%s %s %.3fs x%d still=%s stack=%s" % (
             b["tid"], b["kind"], b["reason"], b.get("syscall"), b["total_s"], b["count"],

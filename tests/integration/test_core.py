@@ -144,10 +144,10 @@ def test_folded_what(procs, what):
     lines = {int(l.split(burn)[1].split(")")[0]) for l in on}
     assert marker_line(SCENARIOS, "burn") in lines, out
     on_us = sum(int(l.rsplit(" ", 1)[1]) for l in on)
-    # 199 Hz sampling of a 0.6 s busy loop: within 25% (sampling noise) of the CPU time
-    # the target measured (not the wall time: on a busy machine it waits to run)
-    cpu = done["burned_cpu"]
-    assert abs(on_us / 1e6 - cpu) <= 0.25 * cpu, (on_us, done)
+    # 199 Hz sampling of the busy loop's own CPU time (its wall time less
+    # preemption, which a busy machine makes large): within 25% (sampling noise)
+    truth = done.get("burned_cpu", done["burned"])
+    assert abs(on_us / 1e6 - truth) <= 0.25 * truth, (on_us, done)
     rest = "rest (%s:%d);[sleep]" % (SCENARIOS, marker_line(SCENARIOS, "rest"))
     off = [l for l in out.splitlines() if rest in l]
     if what == "oncpu":

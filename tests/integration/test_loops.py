@@ -6,15 +6,19 @@ agree within 10% (or 5 ms), and the blamed blocker must carry the function,
 file and line the test expects.
 """
 import pathlib
+import re
+import time
 
 import pytest
 
-from conftest import marker_line, requires_root, run_scenario
+from conftest import Target, Tracer, marker_line, requires_root, run_scenario
 from pythons import ids, interpreters
 
 pytestmark = requires_root
 PYS = interpreters()
+PYS_314 = [py for py in PYS if py.version >= (3, 14)]
 LOOPS = pathlib.Path(__file__).parent / "targets" / "loops.py"
+LATE = pathlib.Path(__file__).parent / "targets" / "late_asyncio.py"
 
 
 def loop_report(procs, py, name):
@@ -38,6 +42,12 @@ def functions(stack):
     return [f["function"] for f in stack]
 
 
+def task_name(py, name):
+    """The task name a stall must carry: 3.14+ reads it from CPython's asyncio
+    debug offsets; before 3.14 there are none, and the name is null."""
+    return name if py.version >= (3, 14) else None
+
+
 @pytest.mark.parametrize("py", PYS, ids=ids)
 def test_time_sleep_in_coroutine(py, procs):
     report, done, t = loop_report(procs, py, "sleep")
@@ -48,7 +58,7 @@ def test_time_sleep_in_coroutine(py, procs):
     assert b["stack"][0] == {"function": "sleepy", "file": str(LOOPS),
                              "line": marker_line(LOOPS, "sleepy")}
     assert "await asyncio.sleep()" in b["hint"]
-    assert st["task"] == {"name": None, "coro": "main"}
+    assert st["task"] == {"name": task_name(py, done["main_task"]), "coro": "main"}
     th = [x for x in report["threads"] if x["tid"] == t.pid][0]
     assert th["idle_s"] > 0 and th["stalls"] >= 1
     # the loop's own waits are idle, never blockers
@@ -137,6 +147,98 @@ def test_lock_held_by_worker_doing_io(py, procs):
     assert "asyncio" in b["hint"]
 
 
+# --- the asyncio task of a stall ------------------------------------------------
+@pytest.mark.parametrize("scenario", ["task_named", "task_unnamed"])
+@pytest.mark.parametrize("py", PYS, ids=ids)
+def test_stall_names_its_task(py, scenario, procs):
+    """create_task(coro(), name=...) that time.sleeps: the stall names the task and coro."""
+    report, done, t = loop_report(procs, py, scenario)
+    st = longest_stall(report, t.pid)
+    assert close(st["duration_s"], done["blocked"]), (st, done)
+    b = report["blockers"][st["blocker"]]
+    assert b["reason"] == "sleep" and b["kind"] == "off-cpu", b
+    assert b["stack"][0] == {"function": "task_sleeper", "file": str(LOOPS),
+                             "line": marker_line(LOOPS, "task_sleeper")}
+    if py.version >= (3, 8):
+        # the name asyncio gave it (asked after the stall: 3.14 keeps N until then)
+        if scenario == "task_named":
+            assert done["task"] == "slow-handler"
+        else:
+            assert re.fullmatch(r"Task-\d+", done["task"]), done
+    assert st["task"] == {"name": task_name(py, done["task"]), "coro": "task_sleeper"}
+
+
+@pytest.mark.parametrize("py", PYS, ids=ids)
+def test_cpu_stall_names_its_task(py, procs):
+    """A task spinning on the CPU: the stall (blamed on samples) names the task and coro."""
+    report, done, t = loop_report(procs, py, "task_cpu")
+    st = longest_stall(report, t.pid)
+    assert close(st["duration_s"], done["blocked"]), (st, done)
+    spin = [b for b in report["blockers"] if b["kind"] == "on-cpu" and b["tid"] == t.pid
+            and b["stack"] and b["stack"][0]["function"] == "task_spinner"]
+    assert spin and sum(b["stall_s"] for b in spin) > 0, report["blockers"]
+    assert spin[0]["stack"][0]["file"] == str(LOOPS)
+    assert st["task"] == {"name": task_name(py, done["task"]), "coro": "task_spinner"}
+    if py.version >= (3, 8):
+        assert done["task"] == "cpu-handler"
+
+
+@pytest.mark.parametrize("py", PYS_314, ids=ids)
+def test_hostile_task_name(py, procs):
+    """A task name with quotes, an escape sequence, '<', a lone surrogate and 5000
+    more characters: cut, valid UTF-8, escaped in JSON and in the text report."""
+    report, done, t = loop_report(procs, py, "task_hostile")
+    truth = done["task"]
+    assert truth.startswith('evil"\x1b[31m<b>\udcff') and len(truth) > 5000
+    st = longest_stall(report, t.pid)
+    name = st["task"]["name"]
+    assert st["task"]["coro"] == "task_sleeper"
+    head = 'evil"\x1b[31m<b>\ufffd'
+    assert name.startswith(head + "xxx") and name.endswith("...")
+    assert set(name[len(head):-3]) == {"x"}
+    # cut to what BPF copied of the name object (HT_TASK_NAME_RAW bytes of a UCS-2 str)
+    assert 50 < len(name) < 256, len(name)
+
+    # the text report: the same stall, its name quoted, nothing raw
+    t = Target(py.argv + [str(LOOPS), "task_hostile"])
+    procs.append(t)
+    tr = Tracer(t.pid, fmt="text")
+    procs.append(tr)
+    t.trigger()
+    t.wait_done()
+    time.sleep(0.2)
+    text = tr.stop()
+    assert "\x1b" not in text
+    lines = [l for l in text.splitlines() if l.lstrip().startswith("stall at +")]
+    assert any('task "evil\\"\\x1b[31m<b>\ufffdxxx' in l and l.endswith('..." running task_sleeper')
+               for l in lines), lines
+
+
+@pytest.mark.parametrize("py", PYS_314, ids=ids)
+def test_asyncio_imported_after_attach(py, procs):
+    """On 3.14 _asyncio is mapped only when asyncio is imported: found after attach."""
+    t = Target(py.argv + [str(LATE)])
+    procs.append(t)
+    tr = Tracer(t.pid, args=["-v"])
+    procs.append(tr)
+    t.trigger()
+    t.out.wait_for("IMPORTED", 30)
+    found = "hangtrace: debug: process %d: asyncio tasks readable" % t.pid
+    if not any(l.startswith(found) for l in tr.err.all):  # 3.15: built in, found at attach
+        tr.err.wait_for(found, 10)
+    t.trigger()
+    done = t.wait_done()
+    time.sleep(0.2)
+    report = tr.stop()
+    st = longest_stall(report, t.pid)
+    assert close(st["duration_s"], done["blocked"]), (st, done)
+    b = report["blockers"][st["blocker"]]
+    assert b["stack"][0] == {"function": "late_handler", "file": str(LATE),
+                             "line": marker_line(LATE, "late_handler")}
+    assert done["task"] == "late-handler"
+    assert st["task"] == {"name": "late-handler", "coro": "late_handler"}
+
+
 # --- every hint rule, by the scenario that triggers it ----------------------------
 # rule name in user/hints.c -> (scenario in targets/loops.py, reason, marker, hint text)
 HINT_SCENARIOS = {
@@ -185,7 +287,6 @@ def test_hint(py, rule, procs):
 
 def test_live_stall_alert(procs):
     """A stall in progress is announced on stderr while it lasts, with where it is stuck."""
-    from conftest import Target, Tracer
     py = PYS[-1]
     t = Target(py.argv + [str(LOOPS), "long"])
     procs.append(t)
@@ -199,7 +300,9 @@ def test_live_stall_alert(procs):
     frames = [where] + [tr.err.q.get(timeout=5) for _ in range(1)]
     assert any("long_sleep (%s:%d)" % (LOOPS, marker_line(LOOPS, "long_sleep")) in f
                for f in frames), frames
-    t.wait_done()
+    done = t.wait_done()
+    if py.version >= (3, 14):  # the task it is stuck in, named while it is stuck
+        assert line.rstrip().endswith('; task "%s"' % done["main_task"]), line
     report = tr.stop()
     st = longest_stall(report, t.pid)
     assert st["duration_s"] >= 2.0
@@ -208,7 +311,6 @@ def test_live_stall_alert(procs):
 def test_preempted_loop_is_runqueue(procs):
     """A loop starved of CPU by a higher-priority hog: runqueue, not the app's fault."""
     import subprocess
-    from conftest import Target, Tracer
     py = PYS[-1]
     t = Target(["taskset", "-c", "0"] + py.argv + [str(LOOPS), "cpu"])
     procs.append(t)

@@ -578,7 +578,7 @@ static void test_fuzz(void)
 			if (rng() % 50 == 0)
 				q = (rng() & 1) ? INT64_MAX : INT64_MIN;
 			line = linetable__line(fmts[j], tab, len, first, q);
-			if (q < 0 ? line != first : line < -1)
+			if (q < 0 ? line != (first >= 0 ? first : -1) : line < -1)
 				bad++;
 		}
 		free(tab);

@@ -168,6 +168,42 @@ async def long_sleep():
     time.sleep(2.0)  # @long_sleep
 
 
+# --- asyncio tasks: the stall names the task (3.14+) and its coroutine -------
+HOSTILE_NAME = 'evil"\x1b[31m<b>\udcff' + "x" * 5000
+
+
+def create_task(coro, name):
+    """asyncio.create_task(coro, name=name); tasks have names since 3.8."""
+    loop = asyncio.get_event_loop()
+    if name is not None and sys.version_info >= (3, 8):
+        return loop.create_task(coro, name=name)
+    return loop.create_task(coro)
+
+
+def task_name(task):
+    # asked only after the stall: an unnamed 3.14+ task keeps its number until then
+    return task.get_name() if sys.version_info >= (3, 8) else None
+
+
+async def task_sleeper():
+    time.sleep(0.3)  # @task_sleeper
+
+
+async def task_spinner():
+    end = time.monotonic() + 0.4
+    x = 0
+    while time.monotonic() < end:  # @task_spinner
+        x += 1
+
+
+def task_scenario(coro_fn, name):
+    async def scenario():
+        task = create_task(coro_fn(), name)
+        await task
+        info["task"] = task_name(task)
+    return scenario
+
+
 SCENARIOS = {
     "http_client": http_client,
     "requests": requests_call,
@@ -184,6 +220,10 @@ SCENARIOS = {
     "gil": gil_contention,
     "cpu": busy,
     "lock": lock_held_by_worker,
+    "task_named": task_scenario(task_sleeper, "slow-handler"),
+    "task_unnamed": task_scenario(task_sleeper, None),
+    "task_cpu": task_scenario(task_spinner, "cpu-handler"),
+    "task_hostile": task_scenario(task_sleeper, HOSTILE_NAME),
 }
 
 
@@ -201,6 +241,8 @@ async def main(name, go):
     t0 = time.monotonic()
     await SCENARIOS[name]()
     info.setdefault("blocked", time.monotonic() - t0)
+    current = getattr(asyncio, "current_task", None) or asyncio.Task.current_task
+    info["main_task"] = task_name(current())
     await asyncio.sleep(0.1)
     lags = info.pop("lags")
     info["lags"] = []

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """Real web stacks whose event loop gets blocked (Debian's python3-* packages).
 
-Usage: python3 webapps.py sse|eventlet|gevent
+Usage: python3 webapps.py sse|eventlet|gevent|workers|gunicorn
 
 Prints "READY {"port": N}" once serving on 127.0.0.1.  GET /stream streams
 three events; each is produced by code that blocks the loop.  GET /truth
@@ -96,6 +96,78 @@ def run_sse():
     asyncio.run(main())
 
 
+# --- uvicorn --workers 2: a route that blocks its worker's loop -------------
+def blocking_handler():
+    time.sleep(SLOW)  # @worker_sleep
+
+
+async def workers_app(scope, receive, send):
+    """A bare ASGI app (no framework to import in every worker).  GET /block
+    blocks this worker's event loop in time.sleep and says which worker it
+    was and how long it blocked; any other path just says which worker."""
+    import os
+
+    if scope["type"] != "http":
+        return
+    body = {"pid": os.getpid()}
+    if scope["path"] == "/block":
+        t0 = time.monotonic()
+        blocking_handler()
+        body["blocked"] = time.monotonic() - t0
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+def run_workers():
+    """uvicorn with 2 workers (spawned), started only after "go" on stdin, so
+    that the workers start after hangtrace is attached to this process."""
+    import os
+
+    import uvicorn
+
+    port = free_port()
+    print("READY " + json.dumps({"port": port}), flush=True)
+    sys.stdin.readline()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    uvicorn.run("webapps:workers_app", host="127.0.0.1", port=port, workers=2,
+                lifespan="off", log_level="info")
+
+
+# --- gunicorn -w 2 (pre-fork sync workers): a route that blocks its worker ---
+def gunicorn_block():
+    time.sleep(SLOW)  # @gunicorn_sleep
+
+
+def gunicorn_app(environ, start_response):
+    import os
+
+    body = {"pid": os.getpid()}
+    if environ["PATH_INFO"] == "/block":
+        t0 = time.monotonic()
+        gunicorn_block()
+        body["blocked"] = time.monotonic() - t0
+    data = json.dumps(body).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def run_gunicorn():
+    """gunicorn with 2 sync workers (forked), started only after "go" on stdin."""
+    import os
+
+    from gunicorn.app.wsgiapp import run
+
+    port = free_port()
+    print("READY " + json.dumps({"port": port}), flush=True)
+    sys.stdin.readline()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.argv = ["gunicorn", "-w", "2", "-b", "127.0.0.1:%d" % port, "--log-level", "info",
+                "webapps:gunicorn_app"]
+    run()
+
+
 # --- WSGI streaming on eventlet / gevent, without monkey patching -------------
 def wsgi_app(environ, start_response):
     if environ["PATH_INFO"] == "/truth":
@@ -134,4 +206,5 @@ def run_gevent():
 
 
 if __name__ == "__main__":
-    {"sse": run_sse, "eventlet": run_eventlet, "gevent": run_gevent}[sys.argv[1]]()
+    {"sse": run_sse, "eventlet": run_eventlet, "gevent": run_gevent,
+     "workers": run_workers, "gunicorn": run_gunicorn}[sys.argv[1]]()
