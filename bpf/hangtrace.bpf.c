@@ -10,6 +10,7 @@
  *     Python stack;
  *   - when the sleeper returns from its syscall: its own Python stack (current
  *     again, frames unchanged since it blocked).
+ * sys_enter compares the syscall number before any map lookup.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -21,13 +22,32 @@
 #include "reason.h"
 #include "core_fixes.bpf.h"
 
+const volatile struct ht_config cfg = {};
+
+/*
+ * The walker's steps run under bpf_loop() where the kernel has it (5.17+): the
+ * verifier then checks each step function once per program instead of
+ * unrolling hundreds of iterations (that was most of the attach time).
+ * Older kernels run the same steps in a bounded loop.  Both are constants at
+ * load time (CO-RE and .rodata), so the verifier only sees one of them.
+ */
+#define HT_RUN_STEPS(n, step, state)						\
+	do {									\
+		if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop) &&	\
+		    !cfg.bounded_loops) {						\
+			bpf_loop((n), (step), (state), 0);				\
+		} else {							\
+			for (__u32 i__ = 0; i__ < (n); i__++)			\
+				if ((step)(i__, (state)))			\
+					break;					\
+		}								\
+	} while (0)
+
 #define HT_WALK_CTX void *
 #define ht_read(ctx, dst, sz, addr) bpf_probe_read_user((dst), (sz), (const void *)(addr))
 #include "pywalk.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-const volatile struct ht_config cfg = {};
 
 struct ht_stats stats = {};
 __u32 iter_tgid = 0;
@@ -645,16 +665,16 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 static __always_inline int on_wakeup(struct task_struct *p)
 {
-	struct task_struct *cur = bpf_get_current_task_btf();
+	struct task_struct *cur;
 	struct ht_py_proc *proc;
 	struct ht_thread *t, *wt;
-	__u64 now = bpf_ktime_get_ns();
 	__u32 pid;
 
-	t = thread_of(p->pid);
-	if (!t || !t->off_ts || now - t->off_ts < cfg.min_block_ns ||
-	    t->reason == HT_R_RUNQUEUE)
+	t = thread_of(p->pid);	/* first: an untraced wake-up costs this lookup only */
+	if (!t || !t->off_ts || t->reason == HT_R_RUNQUEUE ||
+	    bpf_ktime_get_ns() - t->off_ts < cfg.min_block_ns)
 		return 0;
+	cur = bpf_get_current_task_btf();
 
 	t->kstack = save_task_kstack(p);
 	t->wk_flags = HT_WK_CAPTURED;
@@ -747,16 +767,18 @@ static __noinline void gil_holder(const struct ht_py_proc *proc, struct ht_threa
 SEC("tp_btf/sys_enter")
 int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct ht_event *e;
 	struct ht_thread *t;
 	__u64 now, a1;
+	__u32 tid;
 
-	t = bpf_map_lookup_elem(&threads, &tid);
-	if (!t)
-		return 0;
+	/* only the poll family matters here: every other syscall leaves at once */
 	if (id != HT_NR_epoll_wait && id != HT_NR_epoll_pwait && id != HT_NR_epoll_pwait2 &&
 	    id != HT_NR_poll && id != HT_NR_ppoll && id != HT_NR_select && id != HT_NR_pselect6)
+		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t)
 		return 0;
 	a1 = regs->si;
 	if (!ht_is_loop_wait(id, a1) &&

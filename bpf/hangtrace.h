@@ -269,7 +269,7 @@ struct ht_config {
 	__u32 max_frames;	/* <= HT_MAX_PY_FRAMES */
 	__u32 self_pid;
 	__u32 loop_tid;		/* --loop-tid: this thread is a loop thread whatever it polls */
-	__u32 pad;
+	__u32 bounded_loops;	/* 1: no bpf_loop(), as on kernels < 5.17 (tests the fallback) */
 };
 
 /* Drop and failure counters (in .bss).  Never silently zero. */

@@ -136,6 +136,8 @@ struct tracer *tracer__new(const struct tracer_opts *opts)
 	tr->skel->rodata->cfg.loop_tid = opts->loop_tid;
 	tr->skel->rodata->cfg.max_frames = opts->max_frames ? opts->max_frames : HT_MAX_PY_FRAMES;
 	tr->skel->rodata->cfg.self_pid = getpid();
+	/* the walker's loop as on kernels < 5.17, without bpf_loop() (for its tests) */
+	tr->skel->rodata->cfg.bounded_loops = getenv("HANGTRACE_BOUNDED_LOOPS") != NULL;
 	err = size_maps(tr->skel);
 	if (err)
 		goto cleanup;

@@ -154,3 +154,26 @@ def test_folded_what(procs, what):
         assert not off and all(l.rsplit(" ", 1)[0].endswith("[on-cpu]") for l in out.splitlines())
     else:
         assert off, out
+
+
+@pytest.mark.parametrize("py", PYS, ids=ids)
+def test_walker_without_bpf_loop(py, procs, monkeypatch):
+    """Kernels before 5.17 have no bpf_loop(): the walker's steps then run in a
+    bounded loop (HANGTRACE_BOUNDED_LOOPS=1 forces that path here).  It must
+    load and give the same stacks: the sleeper's own (at syscall exit), the
+    waker's (at wake-up), and the 128-frame cut of a deep one."""
+    monkeypatch.setenv("HANGTRACE_BOUNDED_LOOPS", "1")
+    report, done, t = run_scenario(procs, py, "lock", "0.8")
+    b = the_blocker(report, "wait_for_lock", tid=t.pid)
+    assert b["reason"] == "lock"
+    assert b["stack"][0] == frame("wait_for_lock", marker_line(SCENARIOS, "acquire"))
+    assert abs(b["total_s"] - done["waited"]) <= max(0.1 * done["waited"], 0.005), b
+    assert b["waker"] is not None and b["waker"]["tid"] != t.pid, b
+    assert [f["function"] for f in b["waker"]["stack"]][:2] == ["release_it", "holder"]
+    assert b["waker"]["stack"][0]["line"] == marker_line(SCENARIOS, "release")
+
+    report, _, t = run_scenario(procs, py, "recursion", "0.5")
+    st = the_blocker(report, "recurse", tid=t.pid)["stack"]
+    assert st[0] == frame("recurse", marker_line(SCENARIOS, "recurse_bottom"))
+    assert len(st) == 129 and all(f["function"] == "recurse" for f in st[:128]), st
+    assert st[128]["truncated"]
