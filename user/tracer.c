@@ -55,6 +55,23 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+static int set_sizes(struct hangtrace_bpf *skel, const struct tracer_opts *opts)
+{
+	int err = 0;
+
+	if (opts->max_stacks) {
+		err = bpf_map__set_max_entries(skel->maps.pystacks, opts->max_stacks);
+		if (!err)
+			err = bpf_map__set_max_entries(skel->maps.kstacks, opts->max_stacks);
+	}
+	if (!err && opts->max_aggregates) {
+		err = bpf_map__set_max_entries(skel->maps.offcpu, opts->max_aggregates);
+		if (!err)
+			err = bpf_map__set_max_entries(skel->maps.oncpu, opts->max_aggregates);
+	}
+	return err;
+}
+
 struct tracer *tracer__new(const struct tracer_opts *opts)
 {
 	struct tracer *tr;
@@ -84,6 +101,13 @@ struct tracer *tracer__new(const struct tracer_opts *opts)
 	tr->skel->rodata->cfg.loop_tid = opts->loop_tid;
 	tr->skel->rodata->cfg.max_frames = opts->max_frames ? opts->max_frames : HT_MAX_PY_FRAMES;
 	tr->skel->rodata->cfg.self_pid = getpid();
+
+	/* Size the stack and aggregate maps: the memory caps */
+	err = set_sizes(tr->skel, opts);
+	if (err) {
+		p_err("cannot size the BPF maps: %s", strerror(-err));
+		goto cleanup;
+	}
 
 	/* Load & verify BPF programs */
 	err = hangtrace_bpf__load(tr->skel);
