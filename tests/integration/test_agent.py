@@ -680,12 +680,12 @@ def warned_once(agent, needle):
 
 @pytest.mark.skipif(not shutil.which("promtool"), reason="promtool (Debian prometheus) not installed")
 def test_tiny_stack_and_symbol_caps_are_counted(procs, tmp_path):
-    """--max-stacks 4 --max-symbols 8 against 64 distinct 3-deep stacks (192
-    functions): both limits are counted and logged once, the agent keeps
-    serving a valid exposition and exits cleanly on SIGTERM."""
+    """--max-stacks 4 --max-aggregates 4 --max-symbols 8 against 64 distinct
+    3-deep stacks (192 functions): each limit is counted and logged once, the
+    agent keeps serving a valid exposition and exits cleanly on SIGTERM."""
     tag = "agtest-" + uuid.uuid4().hex[:8]
-    agent = Agent(tmp_path, tag, ["--max-stacks", "4", "--max-symbols", "8",
-                                  "--profile-interval", "2"])
+    agent = Agent(tmp_path, tag, ["--max-stacks", "4", "--max-aggregates", "4",
+                                  "--max-symbols", "8", "--profile-interval", "2"])
     procs.append(agent)
     py = pythons.interpreters()[-1]
     t = Target(py.cmd(MANY, tag, 64))
@@ -694,20 +694,26 @@ def test_tiny_stack_and_symbol_caps_are_counted(procs, tmp_path):
     t.trigger()
     t.wait_done()
 
+    limits = ("stacks", "aggregates", "symbols")
+
     def hits():
-        s, y = (agent.value("hangtrace_limit_hits_total", limit=k) for k in ("stacks", "symbols"))
-        return s > 0 and y > 0 and (s, y)
-    stacks, symbols = wait_until(hits, 20, "the stacks and symbols limits to be hit")
+        got = {k: agent.value("hangtrace_limit_hits_total", limit=k) for k in limits}
+        return all(got.values()) and got
+    first = wait_until(hits, 20, "the stacks, aggregates and symbols limits to be hit")
     # still going: later windows hit the caps again (each window starts empty)
     time.sleep(2.5)
     assert agent.p.poll() is None, "".join(agent.err.all)
     text = agent.exposition()
     lint_metrics(text)
-    later = {k: agent.value("hangtrace_limit_hits_total", limit=k) for k in ("stacks", "symbols")}
-    assert later["stacks"] > stacks and later["symbols"] > symbols, (stacks, symbols, later)
-    # the stacks limit is the BPF side's own count of stacks not stored
-    assert agent.value("hangtrace_limit_hits_total", limit="stacks") == \
-        agent.value("hangtrace_lost_events_total", where="stacks_full")
+    later = {k: agent.value("hangtrace_limit_hits_total", limit=k) for k in limits}
+    assert all(later[k] > first[k] for k in limits), (first, later)
+    print("limit hits after the first hit and 2.5 s later:", first, later)
+    # the BPF side's own counts of what did not fit
+    lost = {k: agent.value("hangtrace_lost_events_total", where=k)
+            for k in ("stacks_full", "aggregates_full", "samples")}
+    assert agent.value("hangtrace_limit_hits_total", limit="stacks") == lost["stacks_full"]
+    assert agent.value("hangtrace_limit_hits_total", limit="aggregates") == \
+        lost["aggregates_full"] + lost["samples"]
     assert agent.value("hangtrace_tracked_processes", script="agent_many.py") == 1
     # the profiles still name what was kept: leaves of the generated chains
     folded = "".join(f.read_text() for f in
@@ -720,6 +726,9 @@ def test_tiny_stack_and_symbol_caps_are_counted(procs, tmp_path):
     assert "agent stopped" in "".join(agent.err.all)
     warned_once(agent, 'limit="stacks"')
     warned_once(agent, 'limit="symbols"')
+    # off-CPU blocks and on-CPU samples share the aggregates limit: one line each
+    assert 1 <= len([x for x in agent.err.all if 'limit="aggregates"' in x]) <= 2
+    assert any("--max-aggregates" in x for x in agent.err.all)
     assert any("--max-stacks" in x for x in agent.err.all)
     assert any("--max-symbols" in x for x in agent.err.all)
 
