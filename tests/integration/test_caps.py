@@ -10,9 +10,12 @@ generated source.  What a cap keeps out is counted (the report's "lost") or
 said once on stderr; what is kept is named exactly.
 """
 import re
+import subprocess
 import time
 
-from conftest import TARGETS, Target, Tracer, requires_root
+import pytest
+
+from conftest import HANGTRACE, TARGETS, Target, Tracer, requires_root
 import pythons
 
 MANY = TARGETS / "agent_many.py"
@@ -91,3 +94,13 @@ def test_max_symbols_reads_uncached_frames_exactly(procs):
     assert len(warned) == 1 and warned[0].startswith("hangtrace: warning: process %d: more "
                                                      "than 4 code objects" % report["target"]["pid"]), \
         "".join(tr.err.all)
+
+
+@pytest.mark.parametrize("args", [["--max-stacks", "0"], ["--max-aggregates", "2000000"],
+                                  ["--max-symbols", "-3"], ["--max-symbols", "8k"]])
+def test_bad_cap_is_a_one_line_error(args):
+    r = subprocess.run([HANGTRACE, "-p", "1"] + args, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert r.stderr.startswith("hangtrace: error: invalid %s '%s': expected 1-" % tuple(args)), \
+        r.stderr
+    assert len(r.stderr.splitlines()) == 1, r.stderr
