@@ -37,6 +37,7 @@
 #include "output.h"
 #include "pprof.h"
 #include "pyproc.h"
+#include "pysym.h"
 #include "report.h"
 #include "strmap.h"
 #include "tracer.h"
@@ -64,6 +65,9 @@ struct agent_env {
 	unsigned int max_procs;
 	unsigned int max_services;
 	unsigned int max_events;
+	unsigned int max_stacks;
+	unsigned int max_aggregates;
+	unsigned int max_symbols;
 	struct agent_filter include, exclude;
 	int verbose;
 	bool quiet;
@@ -111,6 +115,9 @@ enum {
 	OPT_MAX_PROCS,
 	OPT_MAX_SERVICES,
 	OPT_MAX_EVENTS,
+	OPT_MAX_STACKS,
+	OPT_MAX_AGGREGATES,
+	OPT_MAX_SYMBOLS,
 	OPT_INCLUDE,
 	OPT_EXCLUDE,
 	OPT_PID_LABEL,
@@ -143,6 +150,9 @@ static const struct argp_option agent_opts[] = {
 	{ "max-services", OPT_MAX_SERVICES, "N", 0, "Distinct service label sets, at most (default 200)", 3 },
 	{ "pid-label", OPT_PID_LABEL, NULL, 0, "Add a pid label: one series per process, not per service (bounded by --max-services)", 3 },
 	{ "max-events", OPT_MAX_EVENTS, "N", 0, "Timeline events kept per process per window (default 65536)", 3 },
+	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct Python stacks, and kernel stacks, kept per window (default 8192)", 3 },
+	{ "max-aggregates", OPT_MAX_AGGREGATES, "N", 0, "Off-CPU aggregates, and on-CPU sample keys, kept per window (default 16384)", 3 },
+	{ "max-symbols", OPT_MAX_SYMBOLS, "N", 0, "Code objects cached per process per window (default 4096)", 3 },
 	{ "quiet", 'q', NULL, 0, "Nothing on stderr but warnings and errors", 4 },
 	{ "verbose", 'v', NULL, 0, "More diagnostics; -vv adds libbpf debug output", 4 },
 	{},
@@ -232,6 +242,7 @@ static error_t agent_parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_MAX_SERVICES:
 	case OPT_MAX_EVENTS:
 	case OPT_PUSH_QUEUE:
+	case OPT_MAX_SYMBOLS:
 		if (parse_uint(arg, 1, 10000000, &u))
 			argp_error(state, "bad number '%s'", arg);
 		if (key == OPT_PROFILE_KEEP)
@@ -242,8 +253,20 @@ static error_t agent_parse_arg(int key, char *arg, struct argp_state *state)
 			env->max_services = u;
 		else if (key == OPT_MAX_EVENTS)
 			env->max_events = u;
+		else if (key == OPT_MAX_SYMBOLS)
+			env->max_symbols = u;
 		else
 			env->push_queue = u;
+		break;
+	case OPT_MAX_STACKS:
+	case OPT_MAX_AGGREGATES:
+		/* BPF hash maps: the kernel caps a map's memory, not us; 1M is plenty */
+		if (parse_uint(arg, 1, 1U << 20, &u))
+			argp_error(state, "bad number '%s' (1-%u)", arg, 1U << 20);
+		if (key == OPT_MAX_STACKS)
+			env->max_stacks = u;
+		else
+			env->max_aggregates = u;
 		break;
 	case OPT_INCLUDE:
 		if (agent_filter__add(&env->include, arg))
@@ -283,6 +306,7 @@ struct aproc {
 	struct agent_service *svc;
 	uint64_t last_reason_ns[HT_R_MAX];
 	uint64_t last_dropped;		/* timeline drops already counted */
+	uint64_t last_sym_hits;		/* symbol cache cap hits already counted */
 	struct strmap *emitted;		/* stalls already written this window: (tid, start) */
 	uint64_t window_unix_ns;
 	bool stall_pending;		/* a stall event arrived since the last report */
@@ -378,6 +402,8 @@ static int proc_analysis_start(struct agent *ag, struct aproc *ap)
 	ap->an.start_mono_ns = mono_ns();
 	ap->an.start_unix_ns = ap->window_unix_ns = unix_ns();
 	ap->last_dropped = 0;
+	ap->last_sym_hits = 0;
+	pysym__set_max(ap->an.sym, ag->env->max_symbols);
 	return 0;
 }
 
@@ -746,13 +772,18 @@ static void log_bpf_losses(const struct agent_metrics *m, const struct ht_stats 
 	static const struct {
 		size_t off;
 		const char *what;
+		const char *limit;	/* a cap's option and limit label, or NULL */
 	} losses[] = {
-		{ offsetof(struct ht_stats, ringbuf_full), "the ring buffer was full: events lost" },
-		{ offsetof(struct ht_stats, threads_full), "the thread table is full: new threads untraced" },
-		{ offsetof(struct ht_stats, agg_full), "the aggregate table is full: blocks lost" },
-		{ offsetof(struct ht_stats, stacks_full), "the stack table is full: stacks lost" },
-		{ offsetof(struct ht_stats, samples_lost), "on-CPU samples lost" },
-		{ offsetof(struct ht_stats, procs_full), "forked processes could not be followed" },
+		{ offsetof(struct ht_stats, ringbuf_full), "the ring buffer was full: events lost", NULL },
+		{ offsetof(struct ht_stats, threads_full), "the thread table is full: new threads untraced", NULL },
+		{ offsetof(struct ht_stats, agg_full),
+		  "the aggregate table is full: blocks lost until the window closes", "aggregates" },
+		{ offsetof(struct ht_stats, stacks_full),
+		  "the stack tables are full: stacks lost until the window closes", "stacks" },
+		{ offsetof(struct ht_stats, samples_lost),
+		  "the sample table is full: on-CPU samples lost until the window closes",
+		  "aggregates" },
+		{ offsetof(struct ht_stats, procs_full), "forked processes could not be followed", NULL },
 	};
 	size_t i;
 
@@ -760,7 +791,13 @@ static void log_bpf_losses(const struct agent_metrics *m, const struct ht_stats 
 		uint64_t before = *(const uint64_t *)((const char *)&m->bpf + losses[i].off);
 		uint64_t after = *(const uint64_t *)((const char *)now + losses[i].off);
 
-		if (!before && after)
+		if (before || !after)
+			continue;
+		if (losses[i].limit)
+			p_warn("%s (--max-%s; counted in hangtrace_limit_hits_total{limit=\"%s\"} "
+			       "and hangtrace_lost_events_total)", losses[i].what, losses[i].limit,
+			       losses[i].limit);
+		else
 			p_warn("%s (counted in hangtrace_lost_events_total)", losses[i].what);
 	}
 }
@@ -783,6 +820,18 @@ static void count_offcpu(struct agent *ag, struct aproc *ap, const struct report
 	}
 	log_bpf_losses(&ag->m, &r->stats);
 	ag->m.bpf = r->stats;
+	/* the BPF side counts what the map caps lost; the counters are cumulative */
+	ag->m.caps_hit[CAP_STACKS] = r->stats.stacks_full;
+	ag->m.caps_hit[CAP_AGGREGATES] = r->stats.agg_full + r->stats.samples_lost;
+	if (pysym__cap_hits(ap->an.sym) > ap->last_sym_hits) {
+		if (!ag->m.caps_hit[CAP_SYMBOLS])
+			p_warn("process %d: more than %u code objects in one window "
+			       "(--max-symbols): the rest are read at every use, not cached "
+			       "(counted in hangtrace_limit_hits_total{limit=\"symbols\"})",
+			       (int)ap->pid, ag->env->max_symbols);
+		ag->m.caps_hit[CAP_SYMBOLS] += pysym__cap_hits(ap->an.sym) - ap->last_sym_hits;
+		ap->last_sym_hits = pysym__cap_hits(ap->an.sym);
+	}
 	if (ap->an.tl.dropped > ap->last_dropped) {
 		ag->m.timeline_dropped += ap->an.tl.dropped - ap->last_dropped;
 		ap->last_dropped = ap->an.tl.dropped;
@@ -1217,6 +1266,9 @@ int cmd_agent(int argc, char **argv)
 		.max_procs = 256,
 		.max_services = 200,
 		.max_events = 65536,
+		.max_stacks = 8192,
+		.max_aggregates = 16384,
+		.max_symbols = 4096,
 	};
 	struct tracer_opts topts = {};
 	struct agent ag = {};
@@ -1273,6 +1325,8 @@ int cmd_agent(int argc, char **argv)
 	/* Load the BPF programs; kernel symbols once for every process */
 	topts.min_block_ns = env.min_block_ns;
 	topts.max_frames = env.max_frames;
+	topts.max_stacks = env.max_stacks;
+	topts.max_aggregates = env.max_aggregates;
 	topts.stall_ns = env.stall_ns;
 	topts.sample_hz = env.sample_hz;
 	topts.on_event = on_event;

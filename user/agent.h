@@ -86,6 +86,9 @@ enum agent_cap {
 	CAP_EVENTS,			/* --max-events per process per window */
 	CAP_PUSH_QUEUE,			/* --pyroscope-queue */
 	CAP_BPF_PROCESSES,		/* the BPF session's own process limit */
+	CAP_STACKS,			/* --max-stacks: stacks not stored (BPF stacks_full) */
+	CAP_AGGREGATES,			/* --max-aggregates: blocks, samples not kept (BPF) */
+	CAP_SYMBOLS,			/* --max-symbols: frames symbolized without caching */
 	CAP_MAX,
 };
 

@@ -179,6 +179,9 @@ int agent_metrics__write(struct agent_metrics *m, FILE *f)
 		[CAP_EVENTS] = "events",
 		[CAP_PUSH_QUEUE] = "pyroscope_queue",
 		[CAP_BPF_PROCESSES] = "bpf_processes",
+		[CAP_STACKS] = "stacks",
+		[CAP_AGGREGATES] = "aggregates",
+		[CAP_SYMBOLS] = "symbols",
 	};
 	const struct agent_service *s;
 	uint64_t cum;

@@ -99,6 +99,9 @@ void cli__trace_opts(const struct env *env, struct trace_opts *o)
 	o->duration_ns = env->duration_ns;
 	o->min_block_ns = env->min_block_ns;
 	o->max_frames = env->max_frames;
+	o->max_stacks = env->max_stacks;
+	o->max_aggregates = env->max_aggregates;
+	o->max_symbols = env->max_symbols;
 	o->stall_ns = env->stall_ns;
 	o->alert_ns = env->alert_ns;
 	o->loop_tid = env->loop_tid;

@@ -57,6 +57,9 @@ enum {
 	OPT_WHAT,
 	OPT_CHILDREN,
 	OPT_FOCUS,
+	OPT_MAX_STACKS,
+	OPT_MAX_AGGREGATES,
+	OPT_MAX_SYMBOLS,
 };
 
 static const struct argp_option opts[] = {
@@ -76,6 +79,10 @@ static const struct argp_option opts[] = {
 	{ "loop-tid", OPT_LOOP_TID, "TID", 0, "Treat this thread as the event loop (default: detected)", 1 },
 	{ "alert", OPT_ALERT, "SECONDS", 0, "Announce a stall on stderr while it lasts longer than this (default 1; 0: off)", 1 },
 	{ "sample-hz", OPT_SAMPLE_HZ, "HZ", 0, "On-CPU samples per second and CPU (default 199; 0: off)", 1 },
+	{ NULL, 0, NULL, OPTION_DOC, "Memory limits:", 2 },
+	{ "max-stacks", OPT_MAX_STACKS, "N", 0, "Distinct Python stacks, and kernel stacks, kept (default 8192)", 2 },
+	{ "max-aggregates", OPT_MAX_AGGREGATES, "N", 0, "Off-CPU aggregates, and on-CPU sample keys, kept (default 16384)", 2 },
+	{ "max-symbols", OPT_MAX_SYMBOLS, "N", 0, "Code objects cached per process; more are read at every use (default 65536)", 2 },
 	{},
 };
 
@@ -138,6 +145,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	struct env *env = state->input;
 	uint64_t v;
+	char *end;
 	pid_t tid;
 	regex_t re;
 
@@ -214,6 +222,26 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		}
 		env->loop_tid = tid;
 		break;
+	case OPT_MAX_STACKS:
+	case OPT_MAX_AGGREGATES:
+	case OPT_MAX_SYMBOLS:
+		errno = 0;
+		v = strtoull(arg, &end, 10);
+		if (errno || end == arg || *end || *arg == '-' || !v ||
+		    v > (key == OPT_MAX_SYMBOLS ? 10000000ULL : 1ULL << 20)) {
+			p_err("invalid --%s '%s': expected 1-%llu",
+			      key == OPT_MAX_STACKS ? "max-stacks" :
+			      key == OPT_MAX_AGGREGATES ? "max-aggregates" : "max-symbols", arg,
+			      key == OPT_MAX_SYMBOLS ? 10000000ULL : 1ULL << 20);
+			return EINVAL;
+		}
+		if (key == OPT_MAX_STACKS)
+			env->max_stacks = v;
+		else if (key == OPT_MAX_AGGREGATES)
+			env->max_aggregates = v;
+		else
+			env->max_symbols = v;
+		break;
 	case OPT_SAMPLE_HZ:
 		if (parse_duration(arg, 1, &v) || v > 10000) {
 			p_err("invalid --sample-hz '%s': expected 0-10000", arg);
@@ -272,6 +300,9 @@ void env__init(struct env *env)
 	env->min_block_ns = 1000000;
 	env->format = FMT_TEXT;
 	env->max_frames = HT_MAX_PY_FRAMES;
+	env->max_stacks = 8192;
+	env->max_aggregates = 16384;
+	env->max_symbols = 65536;
 	env->stall_ns = 100000000ULL;
 	env->alert_ns = 1000000000ULL;
 	env->sample_hz = 199;

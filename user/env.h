@@ -26,6 +26,9 @@ struct env {
 	const char *output;		/* NULL: stdout */
 	int verbose;
 	uint32_t max_frames;
+	uint32_t max_stacks;		/* --max-stacks: entries of each BPF stack map */
+	uint32_t max_aggregates;	/* --max-aggregates: entries of each aggregate map */
+	uint32_t max_symbols;		/* --max-symbols: code objects cached per process */
 	uint64_t stall_ns;		/* --stall */
 	uint64_t alert_ns;		/* --alert; 0: off */
 	uint32_t loop_tid;		/* --loop-tid */

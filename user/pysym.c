@@ -38,6 +38,9 @@ struct pysym {
 	struct procmem *mem;
 	uint64_t code_type;		/* address of PyCode_Type, once seen */
 	uint64_t failures;
+	size_t nr_entries, max_entries;	/* max 0: no cap */
+	uint64_t cap_hits;		/* lookups not cached: the cache was full */
+	struct code_entry *scratch;	/* the last uncached entry */
 	struct code_entry *buckets[NR_BUCKETS];
 };
 
@@ -74,12 +77,29 @@ void pysym__free(struct pysym *s)
 			n = e->next;
 			entry_free(e);
 		}
+	if (s->scratch)
+		entry_free(s->scratch);
 	free(s);
 }
 
 uint64_t pysym__failures(const struct pysym *s)
 {
 	return s ? s->failures : 0;
+}
+
+void pysym__set_max(struct pysym *s, size_t max)
+{
+	s->max_entries = max;
+}
+
+size_t pysym__count(const struct pysym *s)
+{
+	return s ? s->nr_entries : 0;
+}
+
+uint64_t pysym__cap_hits(const struct pysym *s)
+{
+	return s ? s->cap_hits : 0;
 }
 
 /* Is the object at @addr a code object?  Checks its type's tp_name once. */
@@ -158,8 +178,17 @@ static struct code_entry *lookup(struct pysym *s, uint64_t addr)
 		return NULL;
 	if (!e->ok)
 		s->failures++;
+	if (s->max_entries && s->nr_entries >= s->max_entries) {
+		/* full: symbolize without caching (valid until the next such lookup) */
+		if (s->scratch)
+			entry_free(s->scratch);
+		s->scratch = e;
+		s->cap_hits++;
+		return e;
+	}
 	e->next = s->buckets[b];
 	s->buckets[b] = e;
+	s->nr_entries++;
 	return e;
 }
 

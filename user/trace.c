@@ -36,6 +36,7 @@
 #include "procthread.h"
 #include "progress.h"
 #include "pyproc.h"
+#include "pysym.h"
 #include "report.h"
 #include "trace.h"
 #include "tracer.h"
@@ -236,6 +237,7 @@ static struct tproc *tproc_new(struct trace_session *s, struct pyproc *p, uint32
 	}
 	tp->an.min_block_ns = o->min_block_ns;
 	tp->an.max_frames = o->max_frames;
+	pysym__set_max(tp->an.sym, o->max_symbols);
 	tp->an.stall_ns = o->stall_ns ? o->stall_ns : 100000000ULL;
 	tp->an.loop_tid = o->loop_tid;
 	tp->an.sample_hz = o->sample_hz;
@@ -261,6 +263,10 @@ static void tproc_finish(struct trace_session *s, struct tproc *tp, bool exited)
 		       tp->p->pid, s->o->children ? " (its descendants are still traced)" : "");
 	tp->an.target_exited = exited;
 	err = analyze__report(&tp->an, &tp->rep);
+	if (pysym__cap_hits(tp->an.sym))
+		p_warn("process %d: more than %u code objects (--max-symbols): %llu frames were "
+		       "read again at each use, not cached", tp->p->pid, s->o->max_symbols,
+		       (unsigned long long)pysym__cap_hits(tp->an.sym));
 	if (err) {
 		p_warn("building the report of process %d failed: %s", tp->p->pid, strerror(-err));
 	} else {
@@ -755,6 +761,8 @@ struct trace_session *trace__open(const struct trace_opts *opts)
 	/* Load the BPF programs (nothing attached yet) */
 	topts.min_block_ns = opts->min_block_ns;
 	topts.max_frames = opts->max_frames;
+	topts.max_stacks = opts->max_stacks;
+	topts.max_aggregates = opts->max_aggregates;
 	topts.stall_ns = opts->stall_ns ? opts->stall_ns : 100000000ULL;
 	topts.loop_tid = opts->loop_tid;
 	topts.sample_hz = opts->sample_hz;

@@ -15,6 +15,9 @@ struct trace_opts {
 	uint64_t duration_ns;		/* 0: until *stop */
 	uint64_t min_block_ns;
 	uint32_t max_frames;
+	uint32_t max_stacks;		/* entries of each BPF stack map (0: the default) */
+	uint32_t max_aggregates;	/* entries of each aggregate map (0: the default) */
+	uint32_t max_symbols;		/* code objects cached per process (0: no cap) */
 	uint64_t stall_ns;		/* event-loop stall threshold (0: 100 ms) */
 	uint64_t alert_ns;		/* announce live stalls longer than this; 0: off */
 	uint32_t loop_tid;		/* 0: detect loop threads */

@@ -107,6 +107,23 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+static int set_sizes(struct hangtrace_bpf *skel, const struct tracer_opts *opts)
+{
+	int err = 0;
+
+	if (opts->max_stacks) {
+		err = bpf_map__set_max_entries(skel->maps.pystacks, opts->max_stacks);
+		if (!err)
+			err = bpf_map__set_max_entries(skel->maps.kstacks, opts->max_stacks);
+	}
+	if (!err && opts->max_aggregates) {
+		err = bpf_map__set_max_entries(skel->maps.offcpu, opts->max_aggregates);
+		if (!err)
+			err = bpf_map__set_max_entries(skel->maps.oncpu, opts->max_aggregates);
+	}
+	return err;
+}
+
 struct tracer *tracer__new(const struct tracer_opts *opts)
 {
 	struct tracer *tr;
@@ -141,6 +158,13 @@ struct tracer *tracer__new(const struct tracer_opts *opts)
 	err = size_maps(tr->skel);
 	if (err)
 		goto cleanup;
+
+	/* Size the stack and aggregate maps: the memory caps */
+	err = set_sizes(tr->skel, opts);
+	if (err) {
+		p_err("cannot size the BPF maps: %s", strerror(-err));
+		goto cleanup;
+	}
 
 	/* Load & verify BPF programs */
 	err = hangtrace_bpf__load(tr->skel);

@@ -18,6 +18,14 @@ struct tracer_opts {
 	uint32_t loop_tid;		/* treat this thread as a loop thread (0: detect) */
 	uint32_t sample_hz;		/* on-CPU samples per second per CPU; 0: none */
 	uint32_t max_frames;
+	/*
+	 * Map sizes (0: the BPF object's own, 8192 stacks and 16384 aggregates):
+	 * entries in each stack map (Python, kernel), and in each aggregate map
+	 * (off-CPU blocks, on-CPU samples).  When full, the BPF side counts
+	 * stacks_full / agg_full and samples_lost in ht_stats.
+	 */
+	uint32_t max_stacks;
+	uint32_t max_aggregates;
 	/* called for each ring buffer event but process ones (may be NULL) */
 	void (*on_event)(const struct ht_event *e, void *ctx);
 	/*

@@ -660,6 +660,100 @@ def test_pyroscope_that_never_answers(procs, tmp_path):
     assert took <= 2.0, "a silent Pyroscope held the exit %.2f s" % took
 
 
+# --- memory caps ---------------------------------------------------------------
+
+MANY = TARGETS / "agent_many.py"
+
+
+def lint_metrics(text):
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                          capture_output=True, timeout=30)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert lint.stdout.strip() == "" and lint.stderr.strip() == "", lint.stdout + lint.stderr
+
+
+def warned_once(agent, needle):
+    lines = [x for x in agent.err.all if needle in x]
+    assert len(lines) == 1, (needle, "".join(agent.err.all))
+    assert lines[0].startswith("hangtrace: warning: "), lines[0]
+
+
+@pytest.mark.skipif(not shutil.which("promtool"), reason="promtool (Debian prometheus) not installed")
+def test_tiny_stack_and_symbol_caps_are_counted(procs, tmp_path):
+    """--max-stacks 4 --max-aggregates 4 --max-symbols 8 against 64 distinct
+    3-deep stacks (192 functions): each limit is counted and logged once, the
+    agent keeps serving a valid exposition and exits cleanly on SIGTERM."""
+    tag = "agtest-" + uuid.uuid4().hex[:8]
+    agent = Agent(tmp_path, tag, ["--max-stacks", "4", "--max-aggregates", "4",
+                                  "--max-symbols", "8", "--profile-interval", "2"])
+    procs.append(agent)
+    py = pythons.interpreters()[-1]
+    t = Target(py.cmd(MANY, tag, 64))
+    procs.append(t)
+    agent.wait_traced(t.pid)
+    t.trigger()
+    t.wait_done()
+
+    limits = ("stacks", "aggregates", "symbols")
+
+    def hits():
+        got = {k: agent.value("hangtrace_limit_hits_total", limit=k) for k in limits}
+        return all(got.values()) and got
+    first = wait_until(hits, 20, "the stacks, aggregates and symbols limits to be hit")
+    # still going: later windows hit the caps again (each window starts empty)
+    time.sleep(2.5)
+    assert agent.p.poll() is None, "".join(agent.err.all)
+    text = agent.exposition()
+    lint_metrics(text)
+    later = {k: agent.value("hangtrace_limit_hits_total", limit=k) for k in limits}
+    assert all(later[k] > first[k] for k in limits), (first, later)
+    print("limit hits after the first hit and 2.5 s later:", first, later)
+    # the BPF side's own counts of what did not fit
+    lost = {k: agent.value("hangtrace_lost_events_total", where=k)
+            for k in ("stacks_full", "aggregates_full", "samples")}
+    assert agent.value("hangtrace_limit_hits_total", limit="stacks") == lost["stacks_full"]
+    assert agent.value("hangtrace_limit_hits_total", limit="aggregates") == \
+        lost["aggregates_full"] + lost["samples"]
+    assert agent.value("hangtrace_tracked_processes", script="agent_many.py") == 1
+    # the profiles still name what was kept: leaves of the generated chains
+    folded = "".join(f.read_text() for f in
+                     agent.profiles.glob("hangtrace-*-agent_many.py-%d-*.folded" % t.pid))
+    assert "leaf_" in folded and "[sleep]" in folded, folded[:2000]
+
+    rc, took = agent.stop(signal.SIGTERM)
+    assert rc == 0, "".join(agent.err.all)
+    assert took <= 2.0, "agent took %.2f s to exit" % took
+    assert "agent stopped" in "".join(agent.err.all)
+    warned_once(agent, 'limit="stacks"')
+    warned_once(agent, 'limit="symbols"')
+    # off-CPU blocks and on-CPU samples share the aggregates limit: one line each
+    assert 1 <= len([x for x in agent.err.all if 'limit="aggregates"' in x]) <= 2
+    assert any("--max-aggregates" in x for x in agent.err.all)
+    assert any("--max-stacks" in x for x in agent.err.all)
+    assert any("--max-symbols" in x for x in agent.err.all)
+
+
+def test_symbol_cap_keeps_stall_blame_exact(procs, tmp_path):
+    """With --max-symbols 4 the asyncio stack of a stall does not fit in the
+    cache: frames beyond it are read uncached, and the stall events still name
+    blocking_call and handler at their lines, durations from the target."""
+    tag = "agtest-" + uuid.uuid4().hex[:8]
+    agent = Agent(tmp_path, tag, ["--max-symbols", "4"])
+    procs.append(agent)
+    py = pythons.interpreters()[-1]
+    script = copy_app(tmp_path, "symcap_app.py")
+    t = start_app(procs, py, script, "stall", tag)
+    agent.wait_traced(t.pid)
+    t.trigger()
+    done = t.wait_done()
+    wait_until(lambda: len(agent.event_lines(t.pid)) >= COUNT, 10, "the stall events")
+    check_stall_events(agent.event_lines(t.pid), script, done)
+    assert agent.value("hangtrace_limit_hits_total", limit="symbols") > 0
+    rc, took = agent.stop(signal.SIGTERM)
+    assert rc == 0, "".join(agent.err.all)
+    warned_once(agent, 'limit="symbols"')
+
+
 # --- refusals -----------------------------------------------------------------
 
 def run_agent(args, **kw):
@@ -674,6 +768,9 @@ def run_agent(args, **kw):
     (["--profile-dir", "/nonexistent/dir"], "not a directory"),
     (["--flush-interval", "0"], "bad duration"),
     (["stray"], "unexpected argument"),
+    (["--max-stacks", "0"], "bad number"),
+    (["--max-aggregates", "99999999"], "bad number"),
+    (["--max-symbols", "-1"], "bad number"),
 ])
 def test_bad_arguments_one_line_error(args, message):
     r = run_agent(args + ["--metrics-addr", "127.0.0.1:%d" % free_port()]
