@@ -155,16 +155,15 @@ struct tracer *tracer__new(const struct tracer_opts *opts)
 	tr->skel->rodata->cfg.self_pid = getpid();
 	/* the walker's loop as on kernels < 5.17, without bpf_loop() (for its tests) */
 	tr->skel->rodata->cfg.bounded_loops = getenv("HANGTRACE_BOUNDED_LOOPS") != NULL;
-	err = size_maps(tr->skel);
-	if (err)
-		goto cleanup;
-
-	/* Size the stack and aggregate maps: the memory caps */
+	/* Size the stack and aggregate maps: the memory caps, then the testing aids */
 	err = set_sizes(tr->skel, opts);
 	if (err) {
 		p_err("cannot size the BPF maps: %s", strerror(-err));
 		goto cleanup;
 	}
+	err = size_maps(tr->skel);
+	if (err)
+		goto cleanup;
 
 	/* Load & verify BPF programs */
 	err = hangtrace_bpf__load(tr->skel);
