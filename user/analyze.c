@@ -748,6 +748,7 @@ int analyze__report(struct analyze *a, struct report *r)
 		if (!rt->name[0] && name)
 			snprintf(rt->name, sizeof(rt->name), "%s", name);
 	}
+	if (r->nr_threads)	/* none after an exec: qsort must not get NULL */
 	qsort(r->threads, r->nr_threads, sizeof(*r->threads), cmp_thread);
 
 	/* Event loops: idle time, on-CPU blockers, stalls and their blame, hints */
