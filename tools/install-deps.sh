@@ -3,7 +3,7 @@
 # Idempotent: only calls apt-get when something is missing.
 set -eu
 pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libjson-c-dev
- python3 python3-pytest libbpf-tools binutils libclang-rt-14-dev util-linux libcap2-bin
+ python3 python3-pytest python3-pytest-rerunfailures libbpf-tools binutils libclang-rt-14-dev util-linux libcap2-bin
  python3-fastapi python3-uvicorn python3-eventlet python3-gevent python3-uvloop python3-requests
  golang-go python3-jsonschema chromium python3-pil python3-gunicorn
  libmicrohttpd-dev libcurl4-openssl-dev prometheus python3-prometheus-client"
