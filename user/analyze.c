@@ -94,11 +94,20 @@ static void prime_stack(struct analyze *a, uint64_t id)
 	strmap__set(a->seen_stacks, &id, sizeof(id), "");
 }
 
-void analyze__prime_samples(struct analyze *a, const struct ht_oncpu_key *keys, size_t n)
+void analyze__prime(struct analyze *a, const struct ht_agg_key *aggs, size_t nr_aggs,
+		    const struct ht_oncpu_key *oncpu, size_t nr_oncpu)
 {
-	for (size_t i = 0; i < n; i++)
-		if (keys[i].pid == (__u32)a->p->pid)
-			prime_stack(a, keys[i].stack);
+	size_t i;
+
+	for (i = 0; i < nr_aggs; i++) {
+		if (aggs[i].pid != (__u32)a->p->pid)
+			continue;
+		prime_stack(a, aggs[i].stack);
+		prime_stack(a, aggs[i].wk_stack);
+	}
+	for (i = 0; i < nr_oncpu; i++)
+		if (oncpu[i].pid == (__u32)a->p->pid)
+			prime_stack(a, oncpu[i].stack);
 }
 
 void analyze__tick(struct analyze *a)
@@ -203,25 +212,6 @@ uint64_t analyze__task_of_thread(struct analyze *a, uint64_t ts)
 			    sizeof(coro)))
 		return 0;
 	return task_number(a, task, name, coro);
-}
-
-void analyze__prime_all(struct analyze *a)
-{
-	struct tracer_snapshot snap;
-	size_t i;
-
-	if (tracer__snapshot(a->tr, &snap))
-		return;
-	for (i = 0; i < snap.nr_aggs; i++) {
-		if (snap.keys[i].pid != (__u32)a->p->pid)
-			continue;
-		prime_stack(a, snap.keys[i].stack);
-		prime_stack(a, snap.keys[i].wk_stack);
-	}
-	for (i = 0; i < snap.nr_oncpu; i++)
-		if (snap.oncpu_keys[i].pid == (__u32)a->p->pid)
-			prime_stack(a, snap.oncpu_keys[i].stack);
-	tracer_snapshot__free(&snap);
 }
 
 void analyze__on_event(struct analyze *a, const struct ht_event *e)

@@ -72,11 +72,14 @@ void analyze__fini(struct analyze *a);
 void analyze__on_event(struct analyze *a, const struct ht_event *e);
 
 /*
- * analyze__prime_samples - symbolize, while the process is alive, the stacks
- * of its on-CPU samples among @keys (a process's memory is gone once it has
- * exited, and only loop threads' samples come as events).
+ * analyze__prime - symbolize now, while the process is alive, the stacks of
+ * its blocks among @aggs and of its on-CPU samples among @oncpu (a process's
+ * memory is gone once it has exited, and only loop threads' samples come as
+ * events).  Keys of other processes are skipped, so one read of the maps
+ * serves every process.
  */
-void analyze__prime_samples(struct analyze *a, const struct ht_oncpu_key *keys, size_t n);
+void analyze__prime(struct analyze *a, const struct ht_agg_key *aggs, size_t nr_aggs,
+		    const struct ht_oncpu_key *oncpu, size_t nr_oncpu);
 
 /*
  * analyze__tick - periodic work while tracing (call after the process is
@@ -106,11 +109,6 @@ int analyze__stack(struct analyze *a, uint64_t id, struct rstack *out);
 #include <stdio.h>
 void analyze__announce_stall(struct analyze *a, uint32_t tid, double secs, FILE *f);
 
-/*
- * analyze__prime_all - symbolize every stack collected so far, now, while
- * the process's memory is still there (it is about to exit).
- */
-void analyze__prime_all(struct analyze *a);
 
 /* analyze__report - build the report at the end of the window.  0 or -errno. */
 int analyze__report(struct analyze *a, struct report *r);

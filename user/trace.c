@@ -641,7 +641,7 @@ static bool session_round(struct trace_session *s)
 		if (!tracer__oncpu_keys(s->tr, &keys, &n)) {
 			for (i = 0; i < s->nr_procs; i++)
 				if (s->procs[i]->live)
-					analyze__prime_samples(&s->procs[i]->an, keys, n);
+					analyze__prime(&s->procs[i]->an, NULL, 0, keys, n);
 			free(keys);
 		}
 	}
@@ -855,11 +855,17 @@ static void show_progress(struct trace_session *s, uint64_t now)
 
 void trace__sync(struct trace_session *s)
 {
+	struct tracer_snapshot snap;
+
 	tracer__poll(s->tr, 0);
 	handle_process_events(s);
+	if (tracer__snapshot(s->tr, &snap))
+		return;
 	for (size_t i = 0; i < s->nr_procs; i++)
 		if (s->procs[i]->live)
-			analyze__prime_all(&s->procs[i]->an);
+			analyze__prime(&s->procs[i]->an, snap.keys, snap.nr_aggs, snap.oncpu_keys,
+				       snap.nr_oncpu);
+	tracer_snapshot__free(&snap);
 }
 
 int trace__finish(struct trace_session *s, struct report *rep)

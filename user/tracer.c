@@ -68,27 +68,6 @@ static int env_size(const char *name, uint64_t min, uint64_t max, bool pow2, uin
 	return 0;
 }
 
-static int size_maps(struct hangtrace_bpf *skel)
-{
-	struct bpf_map *maps[] = { skel->maps.offcpu, skel->maps.pystacks, skel->maps.kstacks,
-				   skel->maps.oncpu };
-	uint32_t rb, entries;
-	size_t i;
-	int err;
-
-	err = env_size("HANGTRACE_RINGBUF_SIZE", 4096, 1U << 30, true, &rb);
-	if (!err)
-		err = env_size("HANGTRACE_MAP_ENTRIES", 1, 1U << 24, false, &entries);
-	if (err)
-		return err;
-	if (rb && (err = bpf_map__set_max_entries(skel->maps.events, rb)))
-		return err;
-	for (i = 0; entries && i < sizeof(maps) / sizeof(maps[0]); i++)
-		if ((err = bpf_map__set_max_entries(maps[i], entries)))
-			return err;
-	return 0;
-}
-
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct tracer *tr = ctx;
@@ -107,20 +86,41 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static int set_sizes(struct hangtrace_bpf *skel, const struct tracer_opts *opts)
+/*
+ * Size the maps before load: the --max-* caps first, then the testing aids,
+ * which win (a test shrinks a map below any cap to make it overflow).
+ * 0, or -errno with the error printed.
+ */
+static int size_maps(struct hangtrace_bpf *skel, const struct tracer_opts *opts)
 {
+	struct bpf_map *stacks[] = { skel->maps.pystacks, skel->maps.kstacks };
+	struct bpf_map *aggs[] = { skel->maps.offcpu, skel->maps.oncpu };
+	uint32_t rb, entries;
 	int err = 0;
+	size_t i;
 
-	if (opts->max_stacks) {
-		err = bpf_map__set_max_entries(skel->maps.pystacks, opts->max_stacks);
-		if (!err)
-			err = bpf_map__set_max_entries(skel->maps.kstacks, opts->max_stacks);
+	for (i = 0; i < 2 && !err; i++) {
+		if (opts->max_stacks)
+			err = bpf_map__set_max_entries(stacks[i], opts->max_stacks);
+		if (!err && opts->max_aggregates)
+			err = bpf_map__set_max_entries(aggs[i], opts->max_aggregates);
 	}
-	if (!err && opts->max_aggregates) {
-		err = bpf_map__set_max_entries(skel->maps.offcpu, opts->max_aggregates);
+	if (!err)
+		err = env_size("HANGTRACE_RINGBUF_SIZE", 4096, 1U << 30, true, &rb);
+	if (!err)
+		err = env_size("HANGTRACE_MAP_ENTRIES", 1, 1U << 24, false, &entries);
+	if (err)
+		goto out;
+	if (rb)
+		err = bpf_map__set_max_entries(skel->maps.events, rb);
+	for (i = 0; entries && i < 2 && !err; i++) {
+		err = bpf_map__set_max_entries(stacks[i], entries);
 		if (!err)
-			err = bpf_map__set_max_entries(skel->maps.oncpu, opts->max_aggregates);
+			err = bpf_map__set_max_entries(aggs[i], entries);
 	}
+out:
+	if (err && err != -EINVAL)
+		p_err("cannot size the BPF maps: %s", strerror(-err));
 	return err;
 }
 
@@ -156,12 +156,7 @@ struct tracer *tracer__new(const struct tracer_opts *opts)
 	/* the walker's loop as on kernels < 5.17, without bpf_loop() (for its tests) */
 	tr->skel->rodata->cfg.bounded_loops = getenv("HANGTRACE_BOUNDED_LOOPS") != NULL;
 	/* Size the stack and aggregate maps: the memory caps, then the testing aids */
-	err = set_sizes(tr->skel, opts);
-	if (err) {
-		p_err("cannot size the BPF maps: %s", strerror(-err));
-		goto cleanup;
-	}
-	err = size_maps(tr->skel);
+	err = size_maps(tr->skel, opts);
 	if (err)
 		goto cleanup;
 
