@@ -15,8 +15,6 @@
 #include "report.h"
 #include "syscalls.h"
 
-#define JSON_SCHEMA 1
-
 /* The number of arguments of the calls a thread usually blocks in; others show all six. */
 static int syscall_arity(long nr)
 {
@@ -227,25 +225,14 @@ int dump__write_text(const struct dump *d, FILE *f)
 
 static json_object *jframes(const struct dump_thread *t)
 {
-	json_object *arr = json_object_new_array(), *fr;
+	json_object *arr = json_object_new_array();
 	int i;
 
-	for (i = 0; i < t->depth; i++) {
-		fr = json_object_new_object();
-		json_object_object_add(fr, "function", json__str(t->frames[i].function));
-		json_object_object_add(fr, "file", json__str(t->frames[i].file));
-		json_object_object_add(fr, "line", t->frames[i].line >= 0 ?
-							   json_object_new_int(t->frames[i].line) : NULL);
-		json_object_array_add(arr, fr);
-	}
-	if (t->truncated) {
-		fr = json_object_new_object();
-		json_object_object_add(fr, "function", json__str("<truncated>"));
-		json_object_object_add(fr, "file", NULL);
-		json_object_object_add(fr, "line", NULL);
-		json_object_object_add(fr, "truncated", json_object_new_boolean(1));
-		json_object_array_add(arr, fr);
-	}
+	for (i = 0; i < t->depth; i++)
+		json_object_array_add(arr, json__frame(t->frames[i].function, t->frames[i].file,
+						       t->frames[i].line));
+	if (t->truncated)
+		json_object_array_add(arr, json__truncated_frame());
 	return arr;
 }
 
@@ -298,10 +285,7 @@ static json_object *jthread(const struct dump_thread *t)
 	json_object_object_add(o, "stack", jframes(t));
 	json_object_object_add(o, "stack_partial", json_object_new_boolean(t->partial));
 	json_object_object_add(o, "stack_note", json__str(t->stack_note));
-	a = json_object_new_array();
-	for (i = 0; i < t->kdepth; i++)
-		json_object_array_add(a, json__str(t->kstack[i]));
-	json_object_object_add(o, "kernel_stack", a);
+	json_object_object_add(o, "kernel_stack", json__strings(t->kstack, t->kdepth));
 	return o;
 }
 
@@ -339,13 +323,10 @@ int dump__write_json(const struct dump *d, FILE *f)
 {
 	json_object *root = json_object_new_object(), *o, *arr, *t;
 	uint64_t partial = 0;
-	const char *s;
 	size_t i;
-	int j, err;
+	int j;
 
-	json_object_object_add(root, "tool", json__str("hangtrace"));
-	json_object_object_add(root, "version", json__str(HANGTRACE_VERSION));
-	json_object_object_add(root, "schema", json_object_new_int(JSON_SCHEMA));
+	json__add_header(root);
 	json_object_object_add(root, "command", json__str("dump"));
 
 	o = json_object_new_object();
@@ -412,9 +393,5 @@ int dump__write_json(const struct dump *d, FILE *f)
 		json_object_object_add(root, "trace", o);
 	}
 
-	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-							 JSON_C_TO_STRING_NOSLASHESCAPE);
-	err = fputs(s, f) < 0 || fputc('\n', f) == EOF ? -1 : 0;
-	json_object_put(root);
-	return err;
+	return json__write(root, f);
 }

@@ -9,38 +9,23 @@
 #include "syscalls.h"
 #include "jsonout.h"
 
-#define JSON_SCHEMA 1
-
 static json_object *jstack(const struct rstack *s)
 {
-	json_object *arr = json_object_new_array(), *fr;
+	json_object *arr = json_object_new_array();
 	int i;
 
-	for (i = 0; i < s->depth; i++) {
-		fr = json_object_new_object();
-		json_object_object_add(fr, "function", json__str(s->frames[i].function));
-		json_object_object_add(fr, "file", json__str(s->frames[i].file));
-		json_object_object_add(fr, "line", s->frames[i].line >= 0 ?
-							   json_object_new_int(s->frames[i].line) :
-							   NULL);
-		json_object_array_add(arr, fr);
-	}
-	if (s->truncated) {
-		fr = json_object_new_object();
-		json_object_object_add(fr, "function", json__str("<truncated>"));
-		json_object_object_add(fr, "file", NULL);
-		json_object_object_add(fr, "line", NULL);
-		json_object_object_add(fr, "truncated", json_object_new_boolean(1));
-		json_object_array_add(arr, fr);
-	}
+	for (i = 0; i < s->depth; i++)
+		json_object_array_add(arr, json__frame(s->frames[i].function, s->frames[i].file,
+						       s->frames[i].line));
+	if (s->truncated)
+		json_object_array_add(arr, json__truncated_frame());
 	return arr;
 }
 
 static json_object *jblocker(const struct rblocker *b)
 {
-	json_object *o = json_object_new_object(), *k, *w;
+	json_object *o = json_object_new_object(), *w;
 	const char *sc = syscall_name(b->syscall);
-	int i;
 
 	json_object_object_add(o, "tid", json_object_new_int64(b->tid));
 	json_object_object_add(o, "event_loop", json_object_new_boolean(b->event_loop));
@@ -52,10 +37,7 @@ static json_object *jblocker(const struct rblocker *b)
 	json_object_object_add(o, "max_s", json__secs(b->max_ns));
 	json_object_object_add(o, "stack", jstack(&b->stack));
 	json_object_object_add(o, "stack_partial", json_object_new_boolean(b->stack.partial));
-	k = json_object_new_array();
-	for (i = 0; i < b->kdepth; i++)
-		json_object_array_add(k, json__str(b->kstack[i]));
-	json_object_object_add(o, "kernel_stack", k);
+	json_object_object_add(o, "kernel_stack", json__strings(b->kstack, b->kdepth));
 	if (b->fd >= 0 || b->fd_desc) {
 		json_object_object_add(o, "fd", b->fd >= 0 ? json_object_new_int(b->fd) : NULL);
 		json_object_object_add(o, "fd_target", json__str(b->fd_desc));
@@ -184,13 +166,9 @@ int report__write_json(const struct report *r, FILE *f)
 {
 	json_object *root = json_object_new_object(), *arr, *lost, *po, *u;
 	uint64_t lost_events;
-	const char *s;
 	size_t i;
-	int err;
 
-	json_object_object_add(root, "tool", json__str("hangtrace"));
-	json_object_object_add(root, "version", json__str(HANGTRACE_VERSION));
-	json_object_object_add(root, "schema", json_object_new_int(JSON_SCHEMA));
+	json__add_header(root);
 	add_process_parts(root, r);
 
 	/* --children: the traced descendants, then those that were not */
@@ -226,9 +204,5 @@ int report__write_json(const struct report *r, FILE *f)
 			       json_object_new_int64(r->unreadable_code));
 	json_object_object_add(root, "lost", lost);
 
-	s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-							 JSON_C_TO_STRING_NOSLASHESCAPE);
-	err = fputs(s, f) < 0 || fputc('\n', f) == EOF ? -1 : 0;
-	json_object_put(root);
-	return err;
+	return json__write(root, f);
 }
