@@ -171,12 +171,99 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
 	return 0;
 }
 
+/*
+ * The numeric options, one row each: how the argument is read, what range it
+ * must be in, which field of struct agent_env takes it, and what the error
+ * says ("bad WHAT 'ARG'", then " (MIN-MAX)" or " (HINT)" when given).
+ */
+struct num_opt {
+	int key;
+	bool duration;		/* parse_duration() with @unit_ns; else a plain count */
+	uint64_t unit_ns;	/* what a bare number means (durations) */
+	uint64_t min, max;	/* accepted range: nanoseconds for durations */
+	uint64_t div;		/* durations: stored divided by this (1: nanoseconds) */
+	size_t off, size;	/* the field: an unsigned int or a uint64_t */
+	const char *what;
+	const char *hint;	/* NULL: none */
+	bool show_range;
+};
+
+#define NUM_DURATION(k, unit, lo, d, field, h) \
+	{ .key = (k), .duration = true, .unit_ns = (unit), .min = (lo), .max = UINT64_MAX, \
+	  .div = (d), .off = offsetof(struct agent_env, field), \
+	  .size = sizeof(((struct agent_env *)0)->field), .what = "duration", .hint = (h) }
+#define NUM_COUNT(k, lo, hi, field, w, range) \
+	{ .key = (k), .min = (lo), .max = (hi), .off = offsetof(struct agent_env, field), \
+	  .size = sizeof(((struct agent_env *)0)->field), .what = (w), .show_range = (range) }
+
+#define SECOND 1000000000ULL
+#define DURATION_HINT "at least 100ms; 2, 2.5, 500ms, 1m"
+#define MS_HINT "milliseconds, or 250us, 2s"
+
+static const struct num_opt num_opts[] = {
+	NUM_DURATION(OPT_PROFILE_INTERVAL, SECOND, SECOND / 10, 1, profile_ns, DURATION_HINT),
+	NUM_DURATION(OPT_FLUSH, SECOND, SECOND / 10, 1, flush_ns, DURATION_HINT),
+	NUM_DURATION(OPT_RESCAN, SECOND, SECOND / 10, 1, rescan_ns, DURATION_HINT),
+	NUM_DURATION(OPT_PUSH_TIMEOUT, SECOND, SECOND / 10, 1, push_timeout_ns, DURATION_HINT),
+	NUM_DURATION(OPT_PROFILE_MAX_AGE, SECOND, 0, SECOND, profile_max_age_s, NULL),
+	NUM_DURATION(OPT_MIN_BLOCK, 1000000ULL, 1, 1, min_block_ns, MS_HINT),
+	NUM_DURATION(OPT_STALL, 1000000ULL, 1, 1, stall_ns, MS_HINT),
+	NUM_COUNT(OPT_SAMPLE_HZ, 0, 10000, sample_hz, "--sample-hz", true),
+	NUM_COUNT(OPT_MAX_FRAMES, 1, HT_MAX_PY_FRAMES, max_frames, "--max-frames", true),
+	NUM_COUNT(OPT_PROFILE_KEEP, 1, 10000000, profile_keep, "number", false),
+	NUM_COUNT(OPT_MAX_PROCS, 1, 10000000, max_procs, "number", false),
+	NUM_COUNT(OPT_MAX_SERVICES, 1, 10000000, max_services, "number", false),
+	NUM_COUNT(OPT_MAX_EVENTS, 1, 10000000, max_events, "number", false),
+	NUM_COUNT(OPT_PUSH_QUEUE, 1, 10000000, push_queue, "number", false),
+	NUM_COUNT(OPT_MAX_SYMBOLS, 1, 10000000, max_symbols, "number", false),
+	/* BPF hash maps: the kernel caps a map's memory, not us; 1M is plenty */
+	NUM_COUNT(OPT_MAX_STACKS, 1, 1U << 20, max_stacks, "number", true),
+	NUM_COUNT(OPT_MAX_AGGREGATES, 1, 1U << 20, max_aggregates, "number", true),
+};
+
+/* Parse @arg for the numeric option @o into @env; argp_error() (exits) when it is bad. */
+static void parse_num_opt(const struct num_opt *o, const char *arg, struct agent_env *env,
+			  struct argp_state *state)
+{
+	void *field = (char *)env + o->off;
+	unsigned int u = 0;
+	uint64_t v;
+	bool ok;
+
+	if (o->duration) {
+		ok = !parse_duration(arg, o->unit_ns, &v) && v >= o->min;
+		v /= o->div;
+	} else {
+		ok = !parse_uint(arg, o->min, o->max, &u);
+		v = u;
+	}
+	if (!ok) {
+		if (o->show_range)
+			argp_error(state, "bad %s '%s' (%llu-%llu)", o->what, arg,
+				   (unsigned long long)o->min, (unsigned long long)o->max);
+		else if (o->hint)
+			argp_error(state, "bad %s '%s' (%s)", o->what, arg, o->hint);
+		else
+			argp_error(state, "bad %s '%s'", o->what, arg);
+		return;
+	}
+	if (o->size == sizeof(uint64_t))
+		*(uint64_t *)field = v;
+	else
+		*(unsigned int *)field = v;
+}
+
 static error_t agent_parse_arg(int key, char *arg, struct argp_state *state)
 {
 	struct agent_env *env = state->input;
-	unsigned int u;
-	uint64_t ns;
+	size_t i;
 
+	for (i = 0; i < sizeof(num_opts) / sizeof(num_opts[0]); i++) {
+		if (num_opts[i].key == key) {
+			parse_num_opt(&num_opts[i], arg, env, state);
+			return 0;
+		}
+	}
 	switch (key) {
 	case OPT_METRICS_ADDR:
 		env->metrics_addr = arg;
@@ -199,74 +286,6 @@ static error_t agent_parse_arg(int key, char *arg, struct argp_state *state)
 		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
 			argp_error(state, "--pyroscope wants an http:// or https:// URL, not '%s'", arg);
 		env->pyroscope = arg;
-		break;
-	case OPT_PROFILE_INTERVAL:
-	case OPT_FLUSH:
-	case OPT_RESCAN:
-	case OPT_PUSH_TIMEOUT:
-		if (parse_duration(arg, 1000000000ULL, &ns) || ns < 100000000ULL)
-			argp_error(state, "bad duration '%s' (at least 100ms; 2, 2.5, 500ms, 1m)", arg);
-		if (key == OPT_PROFILE_INTERVAL)
-			env->profile_ns = ns;
-		else if (key == OPT_FLUSH)
-			env->flush_ns = ns;
-		else if (key == OPT_RESCAN)
-			env->rescan_ns = ns;
-		else
-			env->push_timeout_ns = ns;
-		break;
-	case OPT_PROFILE_MAX_AGE:
-		if (parse_duration(arg, 1000000000ULL, &ns))
-			argp_error(state, "bad duration '%s'", arg);
-		env->profile_max_age_s = ns / 1000000000ULL;
-		break;
-	case OPT_MIN_BLOCK:
-	case OPT_STALL:
-		if (parse_duration(arg, 1000000ULL, &ns) || !ns)
-			argp_error(state, "bad duration '%s' (milliseconds, or 250us, 2s)", arg);
-		if (key == OPT_MIN_BLOCK)
-			env->min_block_ns = ns;
-		else
-			env->stall_ns = ns;
-		break;
-	case OPT_SAMPLE_HZ:
-		if (parse_uint(arg, 0, 10000, &env->sample_hz))
-			argp_error(state, "bad --sample-hz '%s' (0-10000)", arg);
-		break;
-	case OPT_MAX_FRAMES:
-		if (parse_uint(arg, 1, HT_MAX_PY_FRAMES, &env->max_frames))
-			argp_error(state, "bad --max-frames '%s' (1-%d)", arg, HT_MAX_PY_FRAMES);
-		break;
-	case OPT_PROFILE_KEEP:
-	case OPT_MAX_PROCS:
-	case OPT_MAX_SERVICES:
-	case OPT_MAX_EVENTS:
-	case OPT_PUSH_QUEUE:
-	case OPT_MAX_SYMBOLS:
-		if (parse_uint(arg, 1, 10000000, &u))
-			argp_error(state, "bad number '%s'", arg);
-		if (key == OPT_PROFILE_KEEP)
-			env->profile_keep = u;
-		else if (key == OPT_MAX_PROCS)
-			env->max_procs = u;
-		else if (key == OPT_MAX_SERVICES)
-			env->max_services = u;
-		else if (key == OPT_MAX_EVENTS)
-			env->max_events = u;
-		else if (key == OPT_MAX_SYMBOLS)
-			env->max_symbols = u;
-		else
-			env->push_queue = u;
-		break;
-	case OPT_MAX_STACKS:
-	case OPT_MAX_AGGREGATES:
-		/* BPF hash maps: the kernel caps a map's memory, not us; 1M is plenty */
-		if (parse_uint(arg, 1, 1U << 20, &u))
-			argp_error(state, "bad number '%s' (1-%u)", arg, 1U << 20);
-		if (key == OPT_MAX_STACKS)
-			env->max_stacks = u;
-		else
-			env->max_aggregates = u;
 		break;
 	case OPT_INCLUDE:
 		if (agent_filter__add(&env->include, arg))
