@@ -60,16 +60,6 @@ void agent_events__close(struct agent_events *ev)
 	ev->f = NULL;
 }
 
-static const char *thread_name(const struct report *r, uint32_t tid)
-{
-	size_t i;
-
-	for (i = 0; i < r->nr_threads; i++)
-		if (r->threads[i].tid == tid)
-			return r->threads[i].name;
-	return NULL;
-}
-
 /* RFC 3339 UTC with milliseconds. */
 static void rfc3339(uint64_t unix_ns, char *out, size_t outsz)
 {
@@ -87,6 +77,7 @@ int agent_events__stall(struct agent_events *ev, const struct report *r, size_t 
 {
 	const struct rstall *st = &r->stalls[i];
 	const struct rblocker *b = st->blocker >= 0 ? &r->blockers[st->blocker] : NULL;
+	const struct rthread *th;
 	/* a stall may have begun in the previous window: from its own start */
 	uint64_t start = r->start_unix_ns + (int64_t)(st->start_ktime_ns - window_mono_ns);
 	json_object *o = json_object_new_object(), *proc;
@@ -110,7 +101,8 @@ int agent_events__stall(struct agent_events *ev, const struct report *r, size_t 
 	json_object_object_add(proc, "python", json__str(r->python));
 	json_object_object_add(o, "process", proc);
 	json_object_object_add(o, "tid", json_object_new_int64(st->tid));
-	json_object_object_add(o, "thread", json__str(thread_name(r, st->tid)));
+	th = report__thread(r, st->tid);
+	json_object_object_add(o, "thread", th ? json__str(th->name) : NULL);
 	json_object_object_add(o, "coro", st->coro ? json__str(st->coro) : NULL);
 	/* the blocker: what the loop thread was doing (stack, reason, waker, hint) */
 	json_object_object_add(o, "reason", b ? json__str(reason_name(b->reason)) : NULL);

@@ -341,12 +341,10 @@ static struct rblocker *new_blocker(struct builder *bd)
 static struct rthread *get_thread(struct builder *bd, uint32_t tid)
 {
 	struct report *r = bd->r;
-	struct rthread *tmp;
-	size_t i;
+	struct rthread *tmp = report__thread(r, tid);
 
-	for (i = 0; i < r->nr_threads; i++)
-		if (r->threads[i].tid == tid)
-			return &r->threads[i];
+	if (tmp)
+		return tmp;
 	if (r->nr_threads == bd->cap_threads) {
 		bd->cap_threads = bd->cap_threads ? bd->cap_threads * 2 : 32;
 		tmp = realloc(r->threads, bd->cap_threads * sizeof(*tmp));

@@ -277,16 +277,6 @@ static int ftree_build(struct ftree *t, const struct report *r)
 	return 0;
 }
 
-static const char *thread_name_of(const struct report *r, uint32_t tid)
-{
-	size_t k;
-
-	for (k = 0; k < r->nr_threads; k++)
-		if (r->threads[k].tid == tid)
-			return r->threads[k].name;
-	return "";
-}
-
 static int cmp_str(const char *a, const char *b)
 {
 	return strcmp(a ? a : "", b ? b : "");
@@ -349,7 +339,7 @@ static json_object *jnode(struct ftree *t, size_t idx)
 		break;
 	case FN_THREAD: {
 		/* "NAME-TID", the name from the target */
-		const char *name = thread_name_of(n->proc, n->id);
+		const char *name = report__thread_name(n->proc, n->id);
 		char *s = NULL;
 
 		if (asprintf(&s, "%s-%u", name, n->id) < 0)
@@ -711,7 +701,7 @@ static void html_blocker(FILE *f, const struct report *proc, const struct rblock
 	if (sc)
 		fprintf(f, " (%s)", sc);
 	fprintf(f, " in thread %u \"", b->tid);
-	put_html(f, thread_name_of(proc, b->tid));
+	put_html(f, report__thread_name(proc, b->tid));
 	fputc('"', f);
 	if (multi)
 		fprintf(f, " of %sprocess %u", proc->ppid ? "child " : "", proc->pid);

@@ -65,16 +65,6 @@ int loops__is_idle_wait(const struct rblocker *b)
 	return 0;
 }
 
-static struct rthread *find_thread(struct report *r, uint32_t tid)
-{
-	size_t i;
-
-	for (i = 0; i < r->nr_threads; i++)
-		if (r->threads[i].tid == tid)
-			return &r->threads[i];
-	return NULL;
-}
-
 static struct rblocker *add_blocker(struct report *r)
 {
 	struct rblocker *tmp;
@@ -105,7 +95,7 @@ static int add_oncpu(struct analyze *a, struct report *r, const struct loops_in 
 
 		if (k->pid != r->pid)
 			continue;
-		rt = find_thread(r, k->tid);
+		rt = report__thread(r, k->tid);
 		if (!rt || !rt->event_loop)
 			continue;
 		b = add_blocker(r);
@@ -321,7 +311,7 @@ static int add_stall(struct analyze *a, struct report *r, const struct loops_in 
 {
 	const struct atask *task = NULL;
 	uint64_t *in_stall;
-	struct rthread *rt = find_thread(r, tid);
+	struct rthread *rt = report__thread(r, tid);
 	struct rstall *tmp, *st;
 	int b;
 
@@ -427,7 +417,7 @@ int loops__analyze(struct analyze *a, struct report *r, const struct loops_in *i
 
 		if (t->pid != r->pid)
 			continue;
-		rt = find_thread(r, t->tid);
+		rt = report__thread(r, t->tid);
 		if (!rt)
 			continue;
 		rt->event_loop = t->loop_polls >= 2 || (in->loop_tid && t->tid == in->loop_tid);
@@ -439,7 +429,7 @@ int loops__analyze(struct analyze *a, struct report *r, const struct loops_in *i
 	for (i = 0; i < r->nr_blockers; i++) {
 		struct rblocker *b = &r->blockers[i];
 
-		rt = find_thread(r, b->tid);
+		rt = report__thread(r, b->tid);
 		if (!rt || rt->event_loop || !loops__is_idle_wait(b))
 			continue;
 		b->removed = true;
@@ -460,7 +450,7 @@ int loops__analyze(struct analyze *a, struct report *r, const struct loops_in *i
 	if (err)
 		return err;
 	for (i = 0; i < r->nr_blockers; i++) {
-		rt = find_thread(r, r->blockers[i].tid);
+		rt = report__thread(r, r->blockers[i].tid);
 		r->blockers[i].event_loop = rt && rt->event_loop;
 	}
 
@@ -478,7 +468,7 @@ int loops__analyze(struct analyze *a, struct report *r, const struct loops_in *i
 	for (i = 0; i < s->nr_threads; i++) {
 		const struct ht_thread *t = &s->threads[i];
 
-		rt = find_thread(r, t->tid);
+		rt = report__thread(r, t->tid);
 		if (t->pid != r->pid || !rt || !rt->event_loop || t->in_poll || t->exited ||
 		    !t->iter_start || in->now_ns < t->iter_start + in->stall_ns)
 			continue;

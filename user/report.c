@@ -108,6 +108,23 @@ const struct report *report__proc(const struct report *r, size_t i)
 	return i ? &r->children[i - 1] : r;
 }
 
+struct rthread *report__thread(const struct report *r, uint32_t tid)
+{
+	size_t i;
+
+	for (i = 0; i < r->nr_threads; i++)
+		if (r->threads[i].tid == tid)
+			return &r->threads[i];
+	return NULL;
+}
+
+const char *report__thread_name(const struct report *r, uint32_t tid)
+{
+	const struct rthread *t = report__thread(r, tid);
+
+	return t ? t->name : "";
+}
+
 static bool stack_matches(const struct rstack *s, const regex_t *re)
 {
 	int i;
@@ -491,16 +508,6 @@ static void put_folded(FILE *f, const char *s)
 	}
 }
 
-static const char *thread_name(const struct report *r, uint32_t tid)
-{
-	size_t k;
-
-	for (k = 0; k < r->nr_threads; k++)
-		if (r->threads[k].tid == tid)
-			return r->threads[k].name;
-	return "";
-}
-
 /* One folded line: process;thread-tid;outermost;...;innermost;[leaf] value */
 static void folded_line(FILE *f, const struct report *r, uint32_t pid, uint32_t tid,
 			const struct rstack *st, const char *leaf, unsigned long long value)
@@ -508,7 +515,7 @@ static void folded_line(FILE *f, const struct report *r, uint32_t pid, uint32_t 
 	int j;
 
 	fprintf(f, "python-%u;", pid);
-	put_folded(f, thread_name(r, tid));
+	put_folded(f, report__thread_name(r, tid));
 	fprintf(f, "-%u", tid);
 	if (st->truncated)
 		fputs(";<truncated>", f);

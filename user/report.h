@@ -153,6 +153,12 @@ const char *reason_name(int reason);
  */
 size_t report__nr_procs(const struct report *r);
 const struct report *report__proc(const struct report *r, size_t i);
+/*
+ * report__thread - @r's thread @tid, or NULL: the one lookup the builders
+ * and the writers share.  report__thread_name - its name, "" when unknown.
+ */
+struct rthread *report__thread(const struct report *r, uint32_t tid);
+const char *report__thread_name(const struct report *r, uint32_t tid);
 const char *blocker_kind(const struct rblocker *b);
 
 void report__free(struct report *r);

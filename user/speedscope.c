@@ -96,16 +96,6 @@ static bool tkey_add(struct tkey *keys, size_t *n, const struct report *proc, ui
 	return true;
 }
 
-static const char *thread_name(const struct report *r, uint32_t tid)
-{
-	size_t k;
-
-	for (k = 0; k < r->nr_threads; k++)
-		if (r->threads[k].tid == tid)
-			return r->threads[k].name;
-	return "";
-}
-
 /* The profile of thread @t's off-CPU blockers (@on false) or on-CPU samples; NULL if none. */
 static json_object *profile(struct sctx *c, struct tkey t, bool on, uint64_t *total)
 {
@@ -144,7 +134,7 @@ static json_object *profile(struct sctx *c, struct tkey t, bool on, uint64_t *to
 		snprintf(who, sizeof(who), "child process %u of %u", t.pid, r->ppid);
 	else
 		snprintf(who, sizeof(who), "process %u", t.pid);
-	if (asprintf(&name, "Thread %u \"%s\"%s, %s: %s", t.tid, thread_name(r, t.tid),
+	if (asprintf(&name, "Thread %u \"%s\"%s, %s: %s", t.tid, report__thread_name(r, t.tid),
 		     t.tid == t.pid ? " (main)" : "", who, on ? "on-CPU" : "off-CPU") < 0) {
 		c->err = -ENOMEM;
 		name = NULL;
