@@ -1300,10 +1300,7 @@ int cmd_agent(int argc, char **argv)
 	err = argp_parse(&argp, argc, argv, 0, NULL, &env);
 	if (err)
 		return 2;
-	log__set_level(env.verbose >= 2 ? LOG_DEBUG_EXTRA :
-		       env.verbose ? LOG_DEBUG :
-		       env.quiet ? LOG_WARN : LOG_INFO);
-	libbpf_set_print(cli__libbpf_print);
+	cli__set_verbosity(env.verbose, env.quiet ? LOG_WARN : LOG_INFO);
 	ag.env = &env;
 	ag.self = getpid();
 

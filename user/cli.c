@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "env.h"
+#include "hangtrace.h"
 #include "log.h"
 #include "pyproc.h"
 #include "trace.h"
@@ -27,6 +28,24 @@ int cli__parse_pid(const char *s, pid_t *out)
 		return -EINVAL;
 	*out = (pid_t)v;
 	return 0;
+}
+
+int cli__parse_max_frames(const char *arg, uint32_t *out)
+{
+	uint64_t v;
+
+	if (parse_duration(arg, 1, &v) || v < 1 || v > HT_MAX_PY_FRAMES) {
+		p_err("invalid --max-frames '%s': expected 1-%d", arg, HT_MAX_PY_FRAMES);
+		return EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+void cli__set_verbosity(int verbose, int base)
+{
+	log__set_level(verbose >= 2 ? LOG_DEBUG_EXTRA : verbose ? LOG_DEBUG : base);
+	libbpf_set_print(cli__libbpf_print);
 }
 
 int cli__libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)

@@ -4,12 +4,25 @@
 #define HT_CLI_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <bpf/libbpf.h>
 
 /* cli__parse_pid - a positive process or thread id, the whole string.  0 or -EINVAL. */
 int cli__parse_pid(const char *s, pid_t *out);
+
+/*
+ * cli__parse_max_frames - --max-frames: 1..HT_MAX_PY_FRAMES into @out.  0, or
+ * EINVAL after printing the one-line error (the tracer's and dump's message).
+ */
+int cli__parse_max_frames(const char *arg, uint32_t *out);
+
+/*
+ * cli__set_verbosity - our log level from the -v count (-v debug, -vv debug
+ * and libbpf's), @base without -v; libbpf's output through ours.
+ */
+void cli__set_verbosity(int verbose, int base);
 
 /* cli__libbpf_print - libbpf's output, filtered by our log level (-v info, -vv debug). */
 int cli__libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args);

@@ -96,7 +96,6 @@ static const struct argp_option dump_opts[] = {
 static error_t dump_parse_arg(int key, char *arg, struct argp_state *state)
 {
 	struct dump_env *env = state->input;
-	uint64_t v;
 
 	switch (key) {
 	case 'p':
@@ -125,11 +124,8 @@ static error_t dump_parse_arg(int key, char *arg, struct argp_state *state)
 		}
 		break;
 	case OPT_MAX_FRAMES:
-		if (parse_duration(arg, 1, &v) || v < 1 || v > HT_MAX_PY_FRAMES) {
-			p_err("invalid --max-frames '%s': expected 1-%d", arg, HT_MAX_PY_FRAMES);
+		if (cli__parse_max_frames(arg, &env->max_frames))
 			return EINVAL;
-		}
-		env->max_frames = v;
 		break;
 	case 'v':
 		env->verbose++;
@@ -641,8 +637,7 @@ int cmd_dump(int argc, char **argv)
 		p_err("no process given: use hangtrace dump -p PID (see --help)");
 		return 2;
 	}
-	log__set_level(env.verbose >= 2 ? LOG_DEBUG_EXTRA : env.verbose ? LOG_DEBUG : LOG_WARN);
-	libbpf_set_print(cli__libbpf_print);
+	cli__set_verbosity(env.verbose, LOG_WARN);
 
 	/* Refuse early what cannot work */
 	err = cli__check_privileges();

@@ -197,11 +197,8 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env->output = arg;
 		break;
 	case OPT_MAX_FRAMES:
-		if (parse_duration(arg, 1, &v) || v < 1 || v > HT_MAX_PY_FRAMES) {
-			p_err("invalid --max-frames '%s': expected 1-%d", arg, HT_MAX_PY_FRAMES);
+		if (cli__parse_max_frames(arg, &env->max_frames))
 			return EINVAL;
-		}
-		env->max_frames = v;
 		break;
 	case OPT_STALL:
 		if (parse_duration(arg, 1000000ULL, &env->stall_ns) || !env->stall_ns) {

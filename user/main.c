@@ -64,8 +64,7 @@ int main(int argc, char **argv)
 	err = env__parse(argc, argv, &env);
 	if (err)
 		return 2;
-	log__set_level(env.verbose >= 2 ? LOG_DEBUG_EXTRA : env.verbose ? LOG_DEBUG : LOG_WARN);
-	libbpf_set_print(cli__libbpf_print);
+	cli__set_verbosity(env.verbose, LOG_WARN);
 
 	/* Refuse early what cannot work */
 	err = cli__check_privileges();

@@ -532,8 +532,7 @@ int cmd_run(int argc, char **argv)
 	argv[0] = (char *)"hangtrace run";	/* argp's name in its messages */
 	if (env__parse(argc, argv, &env))
 		return RUN_EXIT_FAILED;
-	log__set_level(env.verbose >= 2 ? LOG_DEBUG_EXTRA : env.verbose ? LOG_DEBUG : LOG_WARN);
-	libbpf_set_print(cli__libbpf_print);
+	cli__set_verbosity(env.verbose, LOG_WARN);
 	command_name(env.cmd_argv, name, sizeof(name));
 
 	if (cli__check_privileges())
