@@ -83,12 +83,11 @@ fail:
 	return NULL;
 }
 
-struct elfsym *elfsym__open(const char *path)
+struct elfsym *elfsym__adopt_fd(int fd)
 {
 	struct elfsym *es;
-	int fd, err;
+	int err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
 	es = elfsym__open_fd(fd);
@@ -98,6 +97,11 @@ struct elfsym *elfsym__open(const char *path)
 		errno = err;
 	}
 	return es;
+}
+
+struct elfsym *elfsym__open(const char *path)
+{
+	return elfsym__adopt_fd(open(path, O_RDONLY | O_CLOEXEC));
 }
 
 void elfsym__close(struct elfsym *es)

@@ -26,6 +26,12 @@ struct elfsym *elfsym__open(const char *path);
 /* elfsym__open_fd - like elfsym__open(); takes ownership of @fd on success only. */
 struct elfsym *elfsym__open_fd(int fd);
 
+/*
+ * elfsym__adopt_fd - elfsym__open_fd() that always takes @fd: closed on
+ * failure (errno kept).  @fd < 0 (a failed open) gives NULL, errno as is.
+ */
+struct elfsym *elfsym__adopt_fd(int fd);
+
 void elfsym__close(struct elfsym *es);
 
 const struct elfsym_info *elfsym__info(const struct elfsym *es);

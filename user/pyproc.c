@@ -163,10 +163,9 @@ static enum cand_kind classify_name(const char *path, struct pyname *n)
  */
 struct elfsym *pyproc__open_mapped(pid_t pid, const struct procmaps_entry *e)
 {
-	struct elfsym *es;
 	char path[PATH_MAX + 64];
 	struct stat st;
-	int fd, err;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)pid,
 		 (unsigned long long)e->start, (unsigned long long)e->end);
@@ -180,15 +179,7 @@ struct elfsym *pyproc__open_mapped(pid_t pid, const struct procmaps_entry *e)
 			return NULL;
 		}
 	}
-	if (fd < 0)
-		return NULL;
-	es = elfsym__open_fd(fd);
-	if (!es) {
-		err = errno;
-		close(fd);
-		errno = err;
-	}
-	return es;
+	return elfsym__adopt_fd(fd);
 }
 
 /*
