@@ -332,9 +332,7 @@ static struct rblocker *new_blocker(struct builder *bd)
 		r->blockers = tmp;
 	}
 	tmp = &r->blockers[r->nr_blockers++];
-	memset(tmp, 0, sizeof(*tmp));
-	tmp->fd = -1;
-	tmp->syscall = -1;
+	rblocker__init(tmp);
 	return tmp;
 }
 

@@ -74,9 +74,7 @@ static struct rblocker *add_blocker(struct report *r)
 		return NULL;
 	r->blockers = tmp;
 	tmp = &r->blockers[r->nr_blockers++];
-	memset(tmp, 0, sizeof(*tmp));
-	tmp->fd = -1;
-	tmp->syscall = -1;
+	rblocker__init(tmp);
 	return tmp;
 }
 

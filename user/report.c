@@ -108,6 +108,13 @@ const struct report *report__proc(const struct report *r, size_t i)
 	return i ? &r->children[i - 1] : r;
 }
 
+void rblocker__init(struct rblocker *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+	b->syscall = -1;
+}
+
 struct rthread *report__thread(const struct report *r, uint32_t tid)
 {
 	size_t i;

@@ -160,6 +160,8 @@ const struct report *report__proc(const struct report *r, size_t i);
 struct rthread *report__thread(const struct report *r, uint32_t tid);
 const char *report__thread_name(const struct report *r, uint32_t tid);
 const char *blocker_kind(const struct rblocker *b);
+/* rblocker__init - an empty blocker: all zero, no fd, no syscall (what the builders start from). */
+void rblocker__init(struct rblocker *b);
 
 void report__free(struct report *r);
 /*
