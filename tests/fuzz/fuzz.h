@@ -27,6 +27,7 @@
 #include "hangtrace.h"
 #include "procmem.h"
 #include "pyoffsets.h"
+#include "../unit/utf8_ref.h"
 
 /* More regions than any real snapshot has; the rest of the input is ignored. */
 #define FUZZ_MAX_REGIONS 256
@@ -114,38 +115,9 @@ static inline void fuzz_image__parse(const uint8_t *data, size_t size, void *hdr
 /* @s is NUL-terminated within @cap bytes and valid UTF-8 (what every output format assumes). */
 static inline bool fuzz_utf8_ok(const char *s, size_t cap)
 {
-	const unsigned char *p = (const unsigned char *)s;
-	size_t len = strnlen(s, cap), i = 0, n, k;
-	uint32_t cp;
+	size_t len = strnlen(s, cap);
 
-	if (len == cap)
-		return false;
-	while (i < len) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((p[i] & 0xE0) == 0xC0)
-			n = 2, cp = p[i] & 0x1F;
-		else if ((p[i] & 0xF0) == 0xE0)
-			n = 3, cp = p[i] & 0x0F;
-		else if ((p[i] & 0xF8) == 0xF0)
-			n = 4, cp = p[i] & 0x07;
-		else
-			return false;
-		if (i + n > len)
-			return false;
-		for (k = 1; k < n; k++) {
-			if ((p[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i + k] & 0x3F);
-		}
-		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += n;
-	}
-	return true;
+	return len < cap && utf8_ref_valid(s, len);
 }
 
 #endif

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "linetable.h"
 
 #define FIXTURE_DIR "tests/unit/linetable-fixtures"
@@ -28,24 +29,6 @@
 #define PREFIX_SAMPLE 97
 #define PREFIX_MAX_LEN 400
 #define PREFIX_MAX_Q 6
-
-static int n_pass, n_fail;
-
-__attribute__((format(printf, 2, 3))) static void check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		n_pass++;
-		return;
-	}
-	n_fail++;
-	fprintf(stderr, "FAIL: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 static const char *fmt_name(enum py_linetable fmt)
 {
@@ -249,7 +232,7 @@ static int check_fixture_file(const char *path, const char *label)
 
 	f = fopen(path, "r");
 	if (!f) {
-		check(false, "%s: cannot open %s: %s", label, path, strerror(errno));
+		CHECK(false, "%s: cannot open %s: %s", label, path, strerror(errno));
 		return -1;
 	}
 	while (getline(&line, &cap, f) > 0) {
@@ -268,10 +251,10 @@ static int check_fixture_file(const char *path, const char *label)
 	       "%ld extra checks, %ld bad\n",
 	       label, st.minor, fmt_name(fmt_of_minor(st.minor)), st.records, st.pairs,
 	       st.mismatches, st.extra, st.extra_bad);
-	check(st.records > 0 && st.pairs > 0, "%s: no records", label);
-	check(!bad_lines, "%s: %ld malformed lines", label, bad_lines);
-	check(!st.mismatches, "%s: %ld of %ld pairs mismatch", label, st.mismatches, st.pairs);
-	check(!st.extra_bad, "%s: %ld of %ld extra checks failed", label, st.extra_bad, st.extra);
+	CHECK(st.records > 0 && st.pairs > 0, "%s: no records", label);
+	CHECK(!bad_lines, "%s: %ld malformed lines", label, bad_lines);
+	CHECK(!st.mismatches, "%s: %ld of %ld pairs mismatch", label, st.mismatches, st.pairs);
+	CHECK(!st.extra_bad, "%s: %ld of %ld extra checks failed", label, st.extra_bad, st.extra);
 	return 0;
 }
 
@@ -290,7 +273,7 @@ static void test_committed_fixtures(void)
 	printf("committed fixtures (%s):\n", FIXTURE_DIR);
 	d = opendir(FIXTURE_DIR);
 	if (!d) {
-		check(false, "cannot open %s (run from the repo root): %s", FIXTURE_DIR,
+		CHECK(false, "cannot open %s (run from the repo root): %s", FIXTURE_DIR,
 		      strerror(errno));
 		return;
 	}
@@ -302,7 +285,7 @@ static void test_committed_fixtures(void)
 	}
 	closedir(d);
 	qsort(names, n, sizeof(names[0]), cmp_str);
-	check(n > 0, "no fixture files in %s", FIXTURE_DIR);
+	CHECK(n > 0, "no fixture files in %s", FIXTURE_DIR);
 	for (i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, names[i]);
 		check_fixture_file(path, names[i]);
@@ -371,13 +354,13 @@ static void test_live_interpreters(void)
 		free(skipped[i]);
 	}
 	if (!mkdtemp(tmpl)) {
-		check(false, "mkdtemp: %s", strerror(errno));
+		CHECK(false, "mkdtemp: %s", strerror(errno));
 		goto out;
 	}
 	for (i = 0; i < npy; i++) {
 		snprintf(out, sizeof(out), "%s/%d.txt", tmpl, i);
 		if (run_generator(pythons[i], out)) {
-			check(false, "%s: %s failed", pythons[i], GEN_SCRIPT);
+			CHECK(false, "%s: %s failed", pythons[i], GEN_SCRIPT);
 			unlink(out);
 			continue;
 		}
@@ -396,7 +379,7 @@ out:
 #define EXPECT(got, want)                                                           \
 	do {                                                                        \
 		int _g = (got), _w = (want);                                        \
-		check(_g == _w, "%s:%d: %s = %d, want %d", __func__, __LINE__, #got, _g, _w); \
+		CHECK(_g == _w, "%s:%d: %s = %d, want %d", __func__, __LINE__, #got, _g, _w); \
 	} while (0)
 
 /* First byte of a 3.11+ location entry. */
@@ -512,7 +495,7 @@ static void test_locations_edges(void)
 			int full = LT(PY_LT_LOCATIONS, t, 50, q);
 			int got = lt_line(PY_LT_LOCATIONS, t, cut, 50, q);
 
-			check(got == full || got == -1, "locations cut %zu q %d: %d (full %d)", cut,
+			CHECK(got == full || got == -1, "locations cut %zu q %d: %d (full %d)", cut,
 			      q, got, full);
 		}
 	}
@@ -583,7 +566,7 @@ static void test_fuzz(void)
 		}
 		free(tab);
 	}
-	check(!bad, "fuzz: %ld results out of range", bad);
+	CHECK(!bad, "fuzz: %ld results out of range", bad);
 }
 
 int main(void)
@@ -595,6 +578,5 @@ int main(void)
 	test_fuzz();
 	test_committed_fixtures();
 	test_live_interpreters();
-	printf("%d passed, %d failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	return CHECK_SUMMARY();
 }

@@ -24,21 +24,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "pyoffsets.h"
-
-static int n_pass, n_fail;
-
-#define CHECK(cond, ...)                                      \
-	do {                                                  \
-		if (cond) {                                   \
-			n_pass++;                             \
-		} else {                                      \
-			n_fail++;                             \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__);                  \
-			printf("\n");                         \
-		}                                             \
-	} while (0)
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -665,6 +652,5 @@ int main(void)
 			test_binary(path, minor, &expect_315, SIZE_315);
 	}
 
-	printf("%d passed, %d failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	return CHECK_SUMMARY();
 }

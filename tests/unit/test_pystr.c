@@ -25,66 +25,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "procmem.h"
 #include "pyoffsets.h"
 #include "pystr.h"
+#include "utf8_ref.h"
 
 #define MAX_DATA (64 * 1024)	/* pystr__read's documented read limit */
 #define BIG_OUT (256 * 1024)
 
-static int n_pass, n_fail;
-
-__attribute__((format(printf, 2, 3))) static void check(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		n_pass++;
-		return;
-	}
-	n_fail++;
-	fprintf(stderr, "FAIL: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 /* ---- reference helpers -------------------------------------------------- */
-
-static bool utf8_valid(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, n, k;
-	uint32_t cp;
-
-	while (i < len) {
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((p[i] & 0xE0) == 0xC0)
-			n = 2, cp = p[i] & 0x1F;
-		else if ((p[i] & 0xF0) == 0xE0)
-			n = 3, cp = p[i] & 0x0F;
-		else if ((p[i] & 0xF8) == 0xF0)
-			n = 4, cp = p[i] & 0x07;
-		else
-			return false;
-		if (i + n > len)
-			return false;
-		for (k = 1; k < n; k++) {
-			if ((p[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i + k] & 0x3F);
-		}
-		if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-		    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += n;
-	}
-	return true;
-}
 
 /* Byte length of the first @nchars characters of UTF-8 @s. */
 static size_t utf8_prefix(const char *s, size_t len, size_t nchars)
@@ -169,12 +119,12 @@ static void conv_case(const char *what, const uint32_t *cps, size_t n, int kind,
 	got = pystr__to_utf8(data, n, kind, out, outsz);
 	for (i = outsz; i < sizeof(out); i++)
 		canary &= out[i] == 0x5A;
-	check(canary, "%s (outsz %zu): wrote past the buffer", what, outsz);
+	CHECK(canary, "%s (outsz %zu): wrote past the buffer", what, outsz);
 	if (!outsz) {
-		check(got == 0, "%s (outsz 0): returned %zu", what, got);
+		CHECK(got == 0, "%s (outsz 0): returned %zu", what, got);
 		return;
 	}
-	check(got == strlen(want) && !strcmp(out, want) && got < outsz,
+	CHECK(got == strlen(want) && !strcmp(out, want) && got < outsz,
 	      "%s (outsz %zu): got \"%s\" (%zu), want \"%s\"", what, outsz, out, got, want);
 }
 
@@ -232,7 +182,7 @@ static void test_to_utf8(void)
 	conv_case("outsz 3 fits", abc, 2, 1, 3, "ab");
 	conv_case("outsz 3 cut", abc, 3, 1, 3, "..");
 	conv_case("UCS-4 outsz 3", ext, 2, 4, 3, "..");
-	check(pystr__to_utf8(NULL, 5, 1, out, sizeof(out)) == 0 && !out[0], "NULL data");
+	CHECK(pystr__to_utf8(NULL, 5, 1, out, sizeof(out)) == 0 && !out[0], "NULL data");
 }
 
 /* Random strings of every kind against ref_cut() for every buffer size. */
@@ -259,21 +209,21 @@ static void test_to_utf8_random(void)
 		}
 		fill_kind(data, cps, n, kind);
 		fl = pystr__to_utf8(data, n, kind, full, sizeof(full));
-		if (!utf8_valid(full, fl))
+		if (!utf8_ref_valid(full, fl))
 			bad++;
 		for (outsz = 1; outsz <= fl + 2; outsz++) {
 			cases++;
 			gl = pystr__to_utf8(data, n, kind, got, outsz);
 			wl = ref_cut(full, fl, false, outsz, want);
 			/* NUL code points come out as NUL bytes: compare lengths. */
-			if (gl != wl || memcmp(got, want, wl + 1) || !utf8_valid(got, gl)) {
+			if (gl != wl || memcmp(got, want, wl + 1) || !utf8_ref_valid(got, gl)) {
 				if (bad++ < 5)
 					fprintf(stderr, "  random kind %d outsz %zu: \"%s\" want \"%s\"\n",
 						kind, outsz, got, want);
 			}
 		}
 	}
-	check(!bad, "random conversions: %ld of %ld wrong", bad, cases);
+	CHECK(!bad, "random conversions: %ld of %ld wrong", bad, cases);
 }
 
 /* ---- hand-built objects in our own memory -------------------------------- */
@@ -309,9 +259,9 @@ static void expect_read(struct procmem *m, const struct py_offsets *o, const voi
 		exit(2);
 	err = pystr__read(m, o, (uint64_t)(uintptr_t)obj, out, outsz);
 	if (want_err)
-		check(err == want_err, "3.%d %s: err %d, want %d", o->minor, what, err, want_err);
+		CHECK(err == want_err, "3.%d %s: err %d, want %d", o->minor, what, err, want_err);
 	else
-		check(!err && !strcmp(out, want), "3.%d %s: err %d, \"%.40s\" (%zu bytes), want \"%.40s\" (%zu bytes)",
+		CHECK(!err && !strcmp(out, want), "3.%d %s: err %d, \"%.40s\" (%zu bytes), want \"%.40s\" (%zu bytes)",
 		      o->minor, what, err, err ? "" : out, err ? 0 : strlen(out), want, strlen(want));
 	free(out);
 }
@@ -347,7 +297,7 @@ static void test_self_objects(void)
 	unsigned int k;
 	int err;
 
-	check(m != NULL, "procmem__open(self): %s", strerror(errno));
+	CHECK(m != NULL, "procmem__open(self): %s", strerror(errno));
 	if (!m)
 		return;
 
@@ -475,32 +425,32 @@ static void test_self_objects(void)
 		memcpy(data, "\x00\x01\x02\xff\xfe\x00zz", 8);
 		err = pybytes__read(m, &off311, (uint64_t)(uintptr_t)hdr, 1 << 20, &bytes_out,
 				    &bytes_len);
-		check(!err && bytes_len == 8 && !memcmp(bytes_out, "\x00\x01\x02\xff\xfe\x00zz", 8),
+		CHECK(!err && bytes_len == 8 && !memcmp(bytes_out, "\x00\x01\x02\xff\xfe\x00zz", 8),
 		      "bytes: err %d len %zu", err, bytes_len);
 		free(bytes_out);
 		err = pybytes__read(m, &off311, (uint64_t)(uintptr_t)hdr, 3, &bytes_out, &bytes_len);
-		check(!err && bytes_len == 3 && !memcmp(bytes_out, "\x00\x01\x02", 3),
+		CHECK(!err && bytes_len == 3 && !memcmp(bytes_out, "\x00\x01\x02", 3),
 		      "bytes cut to 3: err %d len %zu", err, bytes_len);
 		free(bytes_out);
 		err = pybytes__read(m, &off311, (uint64_t)(uintptr_t)hdr, 0, &bytes_out, &bytes_len);
-		check(!err && bytes_len == 0 && bytes_out, "bytes cut to 0: err %d len %zu", err,
+		CHECK(!err && bytes_len == 0 && bytes_out, "bytes cut to 0: err %d len %zu", err,
 		      bytes_len);
 		free(bytes_out);
 		size = 9;	/* one past the mapping */
 		memcpy(hdr + off311.bytes_size, &size, sizeof(size));
 		err = pybytes__read(m, &off311, (uint64_t)(uintptr_t)hdr, 1 << 20, &bytes_out,
 				    &bytes_len);
-		check(err == -EFAULT && !bytes_out, "bytes past the mapping: err %d", err);
+		CHECK(err == -EFAULT && !bytes_out, "bytes past the mapping: err %d", err);
 		size = -3;
 		memcpy(hdr + off311.bytes_size, &size, sizeof(size));
 		err = pybytes__read(m, &off311, (uint64_t)(uintptr_t)hdr, 100, &bytes_out, &bytes_len);
-		check(err == -EINVAL && !bytes_out, "bytes size -3: err %d", err);
+		CHECK(err == -EINVAL && !bytes_out, "bytes size -3: err %d", err);
 		size = INT64_C(1) << 50;
 		memcpy(hdr + off311.bytes_size, &size, sizeof(size));
 		err = pybytes__read(m, &off311, (uint64_t)(uintptr_t)hdr, 100, &bytes_out, &bytes_len);
-		check(err == -EINVAL && !bytes_out, "bytes size 2^50: err %d", err);
+		CHECK(err == -EINVAL && !bytes_out, "bytes size 2^50: err %d", err);
 		err = pybytes__read(m, &off311, 0, 100, &bytes_out, &bytes_len);
-		check(err == -EFAULT && !bytes_out, "bytes at NULL: err %d", err);
+		CHECK(err == -EFAULT && !bytes_out, "bytes at NULL: err %d", err);
 	}
 	munmap(big, (npages - 1) * pg);
 	procmem__close(m);
@@ -652,7 +602,7 @@ static void live_str(struct procmem *m, const struct py_offsets *off, const char
 		ref_cut(full, plen, nread < nchars, outsz, want);
 
 		err = pystr__read(m, off, addr, out, outsz);
-		check(!err && !strcmp(out, want),
+		CHECK(!err && !strcmp(out, want),
 		      "%s %s (outsz %zu): err %d, got %zu bytes \"%.24s\", want %zu bytes \"%.24s\"",
 		      tag, name, outsz, err, err ? 0 : strlen(out), err ? "" : out, strlen(want),
 		      want);
@@ -672,7 +622,7 @@ static void live_bytes(struct procmem *m, const struct py_offsets *off, const ch
 	for (i = 0; i < sizeof(maxes) / sizeof(maxes[0]); i++) {
 		want = full_len < maxes[i] ? full_len : maxes[i];
 		err = pybytes__read(m, off, addr, maxes[i], &buf, &len);
-		check(!err && len == want && !memcmp(buf, full, want),
+		CHECK(!err && len == want && !memcmp(buf, full, want),
 		      "%s %s (max %zu): err %d, len %zu, want %zu", tag, name, maxes[i], err,
 		      err ? 0 : len, want);
 		free(buf);
@@ -734,13 +684,13 @@ static void test_live_one(const char *python)
 		pclose(vf);
 	snprintf(tag, sizeof(tag), "3.%d", minor);
 	if (minor < 6) {
-		check(false, "%s: cannot get its version", python);
+		CHECK(false, "%s: cannot get its version", python);
 		return;
 	}
 
 	err = child__start(python, &c);
 	if (err) {
-		check(false, "%s: cannot start: %s", python, strerror(-err));
+		CHECK(false, "%s: cannot start: %s", python, strerror(-err));
 		return;
 	}
 	while (getline(&line, &cap, c.out) > 0 && nobj < 32) {
@@ -783,18 +733,18 @@ static void test_live_one(const char *python)
 	}
 	free(line);
 	if (!ready) {
-		check(false, "%s (%s): child did not get ready", tag, python);
+		CHECK(false, "%s (%s): child did not get ready", tag, python);
 		goto out;
 	}
 
 	m = procmem__open(c.pid);
 	if (!m) {
-		check(false, "%s: procmem__open(%d): %s", tag, (int)c.pid, strerror(errno));
+		CHECK(false, "%s: procmem__open(%d): %s", tag, (int)c.pid, strerror(errno));
 		goto out;
 	}
 	err = live_offsets(m, minor, runtime, &off, &how);
 	if (err) {
-		check(false, "%s (%s): no offsets from %s: %s", tag, python, how, strerror(-err));
+		CHECK(false, "%s (%s): no offsets from %s: %s", tag, python, how, strerror(-err));
 		goto out;
 	}
 	printf("  %-48s 3.%-2d offsets from %s, %zu objects\n", python, minor, how, nobj);
@@ -809,7 +759,7 @@ static void test_live_one(const char *python)
 			live_bytes(m, &off, tag, o->name, o->addr, o->data, o->len);
 		} else {
 			err = pystr__read(m, &off, o->addr, buf, sizeof(buf));
-			check(err == -EINVAL, "%s %s: pystr__read gives %d, want -EINVAL", tag,
+			CHECK(err == -EINVAL, "%s %s: pystr__read gives %d, want -EINVAL", tag,
 			      o->name, err);
 		}
 	}
@@ -822,13 +772,13 @@ static void test_live_one(const char *python)
 		/* Bytes whose ob_size is the ASCII text "01234567": absurd. */
 		err = pybytes__read(m, &off, objs[i].addr + off.uni_ascii_data - off.bytes_size,
 				    100, &junk, &junk_len);
-		check(err == -EINVAL && !junk, "%s: bytes with an absurd size give %d", tag, err);
+		CHECK(err == -EINVAL && !junk, "%s: bytes with an absurd size give %d", tag, err);
 	}
 	{
 		char buf[16];
 
 		err = pystr__read(m, &off, 0, buf, sizeof(buf));
-		check(err == -EFAULT, "%s: pystr__read(NULL) gives %d", tag, err);
+		CHECK(err == -EFAULT, "%s: pystr__read(NULL) gives %d", tag, err);
 	}
 out:
 	procmem__close(m);
@@ -887,6 +837,5 @@ int main(void)
 	test_to_utf8_random();
 	test_self_objects();
 	test_live();
-	printf("%d passed, %d failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	return CHECK_SUMMARY();
 }
