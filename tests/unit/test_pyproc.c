@@ -24,6 +24,7 @@
 #include "procmaps.h"
 #include "procmem.h"
 #include "pyproc.h"
+#include "spawn.h"
 
 #define MAX_TSTATES 256
 #define MAX_INTERPS 64
@@ -116,28 +117,9 @@ struct child {
 /* Fork and exec @argv with pipes on stdin/stdout; @ld_path: LD_LIBRARY_PATH or NULL. */
 static int spawn(char *const argv[], const char *ld_path, struct child *ch)
 {
-	int in[2], out[2];
-
 	memset(ch, 0, sizeof(*ch));
 	ch->in_fd = ch->out_fd = -1;
-	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
-		return -errno;
-	ch->pid = fork();
-	if (ch->pid < 0)
-		return -errno;
-	if (ch->pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		if (ld_path)
-			setenv("LD_LIBRARY_PATH", ld_path, 1);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	ch->in_fd = in[1];
-	ch->out_fd = out[0];
-	return 0;
+	return spawn_piped(argv, ld_path, &ch->pid, &ch->in_fd, &ch->out_fd);
 }
 
 /* Read one line from the child, waiting at most @timeout_ms. */

@@ -29,6 +29,7 @@
 #include "procmem.h"
 #include "pyoffsets.h"
 #include "pystr.h"
+#include "spawn.h"
 #include "utf8_ref.h"
 
 #define MAX_DATA (64 * 1024)	/* pystr__read's documented read limit */
@@ -527,23 +528,14 @@ struct child {
 
 static int child__start(const char *python, struct child *c)
 {
-	int pin[2], pout[2];
+	char *argv[] = { (char *)python, (char *)"-I", (char *)"-W", (char *)"ignore", (char *)"-c",
+			 (char *)child_script, NULL };
+	int out = -1, err;
 
-	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC))
-		return -errno;
-	c->pid = fork();
-	if (c->pid < 0)
-		return -errno;
-	if (c->pid == 0) {
-		dup2(pin[0], 0);
-		dup2(pout[1], 1);
-		execl(python, python, "-I", "-W", "ignore", "-c", child_script, (char *)NULL);
-		_exit(127);
-	}
-	close(pin[0]);
-	close(pout[1]);
-	c->in_fd = pin[1];
-	c->out = fdopen(pout[0], "r");
+	err = spawn_piped(argv, NULL, &c->pid, &c->in_fd, &out);
+	if (err)
+		return err;
+	c->out = fdopen(out, "r");
 	return c->out ? 0 : -errno;
 }
 

@@ -26,6 +26,7 @@
 #include "procmem.h"
 #include "pyproc.h"
 #include "pysym.h"
+#include "spawn.h"
 
 #define NR_FUNCS 40
 #define CAP 8
@@ -53,24 +54,12 @@ struct child {
 static int spawn(const char *python, struct child *ch)
 {
 	char *argv[] = { (char *)python, (char *)"-c", (char *)script, NULL };
-	int in[2], out[2];
+	int out = -1, err;
 
-	if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC))
-		return -errno;
-	ch->pid = fork();
-	if (ch->pid < 0)
-		return -errno;
-	if (ch->pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		unsetenv("PYTHONPATH");
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	ch->in_fd = in[1];
-	ch->out = fdopen(out[0], "r");
+	err = spawn_piped(argv, NULL, &ch->pid, &ch->in_fd, &out);
+	if (err)
+		return err;
+	ch->out = fdopen(out, "r");
 	return ch->out ? 0 : -errno;
 }
 
