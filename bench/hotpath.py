@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """What hangtrace's hooks cost the tasks it does NOT trace.
 
-sched_switch, sched_waking, sys_enter and sys_exit run for every task on the
+sched_switch, sched_waking and sys_exit run for every task on the
 machine.  This traces an idle Python process and, meanwhile, runs a syscall
 storm in an untraced process (dd with 1-byte blocks: a read and a write per
 byte), then prints each program's ns per run from the kernel's BPF run-time
@@ -26,7 +26,7 @@ import time
 
 import run
 
-PROGS = ("handle_sched_switch", "handle_sched_waking", "handle_sys_enter", "handle_sys_exit")
+PROGS = ("handle_sched_switch", "handle_sched_waking", "handle_sys_exit")
 
 
 def one(args):

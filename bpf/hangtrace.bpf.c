@@ -10,7 +10,7 @@
  *     Python stack;
  *   - when the sleeper returns from its syscall: its own Python stack (current
  *     again, frames unchanged since it blocked).
- * sys_enter compares the syscall number before any map lookup.
+ * There is no sys_enter hook: it would cost every syscall on the machine.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -216,6 +216,44 @@ static __noinline void read_sock(struct task_struct *task, __s64 fd, struct ht_s
 	out->family = family;
 }
 
+/* Is syscall @nr (second argument @a1) thread @tid's event-loop wait? */
+static __always_inline int loop_wait(__u32 tid, long nr, __u64 a1)
+{
+	return ht_is_loop_wait(nr, a1) ||
+	       (tid == cfg.loop_tid && (nr == HT_NR_select || nr == HT_NR_pselect6 ||
+					nr == HT_NR_poll || nr == HT_NR_ppoll));
+}
+
+/*
+ * The loop iteration of @t that began at iter_start ended at @now, on the
+ * way into its poll-family wait: announce it if it was a stall.  There is no
+ * sys_enter hook (it would run for every syscall on the machine): the wait's
+ * entry is seen where it blocks (the switch-out, microseconds after the
+ * entry) or, if it returned at once, at its exit.
+ */
+static __noinline void end_iteration(struct ht_thread *t, __u64 now)
+{
+	struct ht_event *e;
+
+	if (!t->iter_start || now - t->iter_start < cfg.stall_ns)
+		return;
+	t->stalls++;
+	stat_inc(&stats.stalls);
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(&stats.ringbuf_full);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = HT_EV_STALL;
+	e->start_ts = t->iter_start;
+	e->dur_ns = now - t->iter_start;
+	e->key.pid = t->pid;
+	e->key.tid = t->tid;
+	e->fd = -1;
+	bpf_ringbuf_submit(e, 0);
+}
+
 /* Note what @task (current, going off-CPU) is blocked in: syscall, reason, fd. */
 static __noinline void note_block(struct ht_thread *t, struct task_struct *task, int runnable)
 {
@@ -263,8 +301,15 @@ static __noinline void note_block(struct ht_thread *t, struct task_struct *task,
 	t->arg0 = nr == HT_NR_futex ? a0 : (__u64)fd;
 	t->reason = ht_classify(nr, cls_arg, t->gil_lo, t->gil_hi, kind);
 	/* an event loop waiting for work is idle, not blocked (also a wait entered before we attached) */
-	if (t->in_poll || ht_is_loop_wait(nr, a1))
+	if (t->in_poll || loop_wait(t->tid, nr, a1)) {
 		t->reason = HT_R_IDLE;
+		if (!t->in_poll) {
+			/* into the loop's wait: the iteration ends */
+			end_iteration(t, t->off_ts);
+			t->in_poll = 1;
+			t->poll_enter_ts = t->off_ts;
+		}
+	}
 }
 
 /* Walk the Python stack of the current task (thread @t of @proc) into the
@@ -525,17 +570,46 @@ clear:
 	t->sock.family = 0;
 }
 
+/*
+ * Thread @t is on CPU at @now, but its last switch-in was never reported.
+ *
+ * sched_switch does not report every switch: on the VMs hangtrace is
+ * developed on, a switch away from some tasks (the sandbox's own init
+ * threads) never reaches the tracepoint, so the thread switched to next is
+ * seen going off-CPU and never coming back.  Close the interval at @in_ts,
+ * the best estimate of the switch-in; callers that run on the thread's own
+ * CPU (syscall exit, a sample) pass the time now.
+ */
+static __noinline void unseen_switch_in(struct ht_thread *t, __u64 in_ts, __u64 now)
+{
+	stat_inc(&stats.unseen_switch_ins);
+	if (in_ts > t->off_ts)
+		end_block(t, in_ts, in_ts - t->off_ts);
+	t->off_ts = 0;
+	t->on_ts = in_ts;
+	if (now > in_ts)
+		t->on_ns += now - in_ts;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	struct ht_thread *t;
-	__u64 now;
+	__u64 now, ran;
 
 	t = thread_of(prev->pid);
 	if (t) {
 		now = bpf_ktime_get_ns();
-		if (t->on_ts)
+		if (t->off_ts) {
+			/*
+			 * It went on CPU unseen: the scheduler's own account of
+			 * this run says when (set when the task was picked).
+			 */
+			ran = prev->se.sum_exec_runtime - prev->se.prev_sum_exec_runtime;
+			unseen_switch_in(t, ran < now - t->off_ts ? now - ran : now, now);
+		} else if (t->on_ts) {
 			t->on_ns += now - t->on_ts;
+		}
 		t->on_ts = 0;
 		/*
 		 * Stopped by a signal (SIGSTOP, Ctrl-Z, `hangtrace run`'s own
@@ -551,6 +625,9 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 	}
 
 	t = thread_of(next->pid);
+	/* testing aid: as if the tracepoint had not reported this switch */
+	if (t && cfg.hide_switch_ins && bpf_get_prandom_u32() % cfg.hide_switch_ins == 0)
+		return 0;
 	if (t) {
 		now = bpf_ktime_get_ns();
 		if (t->off_ts && now > t->off_ts)
@@ -764,52 +841,6 @@ static __noinline void gil_holder(const struct ht_py_proc *proc, struct ht_threa
 	__builtin_memset(pd->wk_comm, 0, sizeof(pd->wk_comm));
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
-{
-	struct ht_event *e;
-	struct ht_thread *t;
-	__u64 now, a1;
-	__u32 tid;
-
-	/* only the poll family matters here: every other syscall leaves at once */
-	if (id != HT_NR_epoll_wait && id != HT_NR_epoll_pwait && id != HT_NR_epoll_pwait2 &&
-	    id != HT_NR_poll && id != HT_NR_ppoll && id != HT_NR_select && id != HT_NR_pselect6)
-		return 0;
-	tid = (__u32)bpf_get_current_pid_tgid();
-	t = bpf_map_lookup_elem(&threads, &tid);
-	if (!t)
-		return 0;
-	a1 = regs->si;
-	if (!ht_is_loop_wait(id, a1) &&
-	    !(tid == cfg.loop_tid && (id == HT_NR_select || id == HT_NR_pselect6 ||
-				      id == HT_NR_poll || id == HT_NR_ppoll)))
-		return 0;
-	now = bpf_ktime_get_ns();
-	t->loop_polls++;
-	if (t->iter_start && now - t->iter_start >= cfg.stall_ns) {
-		/* the iteration that just ended was a stall */
-		t->stalls++;
-		stat_inc(&stats.stalls);
-		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (e) {
-			__builtin_memset(e, 0, sizeof(*e));
-			e->type = HT_EV_STALL;
-			e->start_ts = t->iter_start;
-			e->dur_ns = now - t->iter_start;
-			e->key.pid = t->pid;
-			e->key.tid = tid;
-			e->fd = -1;
-			bpf_ringbuf_submit(e, 0);
-		} else {
-			stat_inc(&stats.ringbuf_full);
-		}
-	}
-	t->in_poll = 1;
-	t->poll_enter_ts = now;
-	return 0;
-}
-
 SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -823,16 +854,20 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	t = bpf_map_lookup_elem(&threads, &tid);
 	if (!t)
 		return 0;
-	if (t->in_poll) {
+	if (t->off_ts) {
+		/* running, yet off CPU for us: the switch-in went unreported */
+		now = bpf_ktime_get_ns();
+		unseen_switch_in(t, now, now);
+	}
+	if (t->in_poll || loop_wait(tid, regs->orig_ax, regs->si)) {
 		/* back from the loop's wait: a new iteration starts */
 		now = bpf_ktime_get_ns();
-		t->idle_ns += now - t->poll_enter_ts;
+		if (t->in_poll)
+			t->idle_ns += now - t->poll_enter_ts;
+		else
+			end_iteration(t, now);	/* it did not block */
 		t->iter_start = now;
 		t->in_poll = 0;
-	} else if (!t->iter_start &&
-		   ht_is_loop_wait(regs->orig_ax, regs->si)) {
-		/* a loop wait entered before we attached: its return starts the first iteration */
-		t->iter_start = bpf_ktime_get_ns();
 		t->loop_polls++;
 	}
 	if (!t->pend.count)
@@ -875,6 +910,12 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 	t = bpf_map_lookup_elem(&threads, &tid);
 	if (!t)
 		return 0;
+	if (t->off_ts) {
+		/* running, yet off CPU for us: the switch-in went unreported */
+		__u64 now = bpf_ktime_get_ns();
+
+		unseen_switch_in(t, now, now);
+	}
 	pid = t->pid;
 	proc = bpf_map_lookup_elem(&py_procs, &pid);
 	if (!proc)

@@ -270,6 +270,8 @@ struct ht_config {
 	__u32 self_pid;
 	__u32 loop_tid;		/* --loop-tid: this thread is a loop thread whatever it polls */
 	__u32 bounded_loops;	/* 1: no bpf_loop(), as on kernels < 5.17 (tests the fallback) */
+	__u32 hide_switch_ins;	/* testing aid: ignore every Nth switch-in of a traced thread */
+	__u32 pad;
 };
 
 /* Drop and failure counters (in .bss).  Never silently zero. */
@@ -288,6 +290,7 @@ struct ht_stats {
 	__u64 samples_lost;	/* samples whose stack or aggregate did not fit */
 	__u64 stalls;
 	__u64 procs_full;	/* forked processes that could not be followed or traced */
+	__u64 unseen_switch_ins;	/* switch-ins the tracepoint did not report, repaired */
 };
 
 #endif /* HT_HANGTRACE_H */

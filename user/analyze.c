@@ -650,6 +650,10 @@ int analyze__report(struct analyze *a, struct report *r)
 	now = snap.taken_ns;
 	r->duration_ns = now - a->start_mono_ns;
 	r->stats = snap.stats;
+	p_dbg("BPF: %llu long blocks, %llu merged in one syscall, %llu switch-ins the tracepoint "
+	      "did not report (repaired)", (unsigned long long)snap.stats.long_blocks,
+	      (unsigned long long)snap.stats.pend_merged,
+	      (unsigned long long)snap.stats.unseen_switch_ins);
 	/* after an exec the threads run another program: nothing more to read */
 	if (!a->target_exited && !a->exec_into && tracer__task_info(a->tr, a->p->pid, &tasks, &nr_tasks))
 		nr_tasks = 0;

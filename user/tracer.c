@@ -155,6 +155,10 @@ struct tracer *tracer__new(const struct tracer_opts *opts)
 	tr->skel->rodata->cfg.self_pid = getpid();
 	/* the walker's loop as on kernels < 5.17, without bpf_loop() (for its tests) */
 	tr->skel->rodata->cfg.bounded_loops = getenv("HANGTRACE_BOUNDED_LOOPS") != NULL;
+	err = env_size("HANGTRACE_HIDE_SWITCH_INS", 1, 1U << 20, false,
+		       &tr->skel->rodata->cfg.hide_switch_ins);
+	if (err)
+		goto cleanup;
 	/* Size the stack and aggregate maps: the memory caps, then the testing aids */
 	err = size_maps(tr->skel, opts);
 	if (err)
