@@ -124,11 +124,18 @@ def test_cpu_bound_coroutine(py, procs):
     report, done, t = loop_report(procs, py, "cpu")
     st = longest_stall(report, t.pid)
     assert close(st["duration_s"], done["blocked"]), (st, done)
+    on = [b for b in report["blockers"] if b["tid"] == t.pid and b["kind"] == "on-cpu" and
+          b["stack"] and b["stack"][0]["function"] == "busy"]
+    assert on, report["blockers"]
+    assert on[0]["reason"] == "cpu" and on[0]["stack"][0]["file"] == str(LOOPS)
+    assert "CPU-bound" in on[0]["hint"]
     b = report["blockers"][st["blocker"]]
-    assert b["kind"] == "on-cpu" and b["reason"] == "cpu"
-    assert b["stack"][0]["function"] == "busy"
-    assert b["stack"][0]["file"] == str(LOOPS)
-    assert "CPU-bound" in b["hint"]
+    if done["cpu_s"] >= 0.6 * done["blocked"]:
+        # it computed most of the stall (the target's own CPU clock says so)
+        assert b is on[0], (b, done)
+    elif done["cpu_s"] <= 0.4 * done["blocked"]:
+        # a busy machine: it mostly waited for a CPU, and the report says that
+        assert b["kind"] == "runqueue", (b, done)
 
 
 @pytest.mark.parametrize("py", PYS, ids=ids)
