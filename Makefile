@@ -7,8 +7,8 @@ CLANG ?= clang
 BPFTOOL ?= bpftool
 PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
-# A failed integration test runs once more: timing tests can lose to a loaded
-# machine, and one intermittent lost block is still open (README, Known issues).
+# A failed integration test runs once more: a few timing tests can lose to a
+# loaded machine (README, Known issues).
 # Reruns are listed in the summary (R); RERUNS= turns them off.
 RERUNS ?= --reruns 1
 DESTDIR ?=
