@@ -505,19 +505,23 @@ static __always_inline struct ht_thread *thread_of(__u32 tid)
 	return bpf_map_lookup_elem(&threads, &tid);
 }
 
-/* @t comes back on CPU after an off-CPU interval of @delta ns. */
-static __noinline void end_block(struct ht_thread *t, __u64 now, __u64 delta)
+/* Forget what the wake-up captured (all zero unless wk_flags is set). */
+static __always_inline void clear_wake(struct ht_thread *t)
+{
+	t->wk_tid = 0;
+	t->wk_pid = 0;
+	t->wk_stack = 0;
+	t->wk_flags = 0;
+	t->kstack = 0;
+	t->sock.family = 0;
+}
+
+/* A block of at least min_block_ns ends: pending (in a syscall) or recorded. */
+static __noinline void long_block(struct ht_thread *t, __u64 delta)
 {
 	struct ht_pending *pd = &t->pend, one = {};
 	struct ht_agg_key key = {};
 	__u32 r = t->reason;
-
-	if (r < HT_R_MAX) {
-		t->off_ns[r] += delta;
-		t->off_cnt[r]++;
-	}
-	if (delta < cfg.min_block_ns || r == HT_R_IDLE)
-		goto clear;
 
 	if (t->syscall >= 0) {
 		/* The Python stack is taken when the thread leaves its syscall. */
@@ -562,12 +566,26 @@ static __noinline void end_block(struct ht_thread *t, __u64 now, __u64 delta)
 	__builtin_memcpy(one.wk_comm, t->wk_comm, sizeof(one.wk_comm));
 	record_block(&key, &one, NULL, 0);
 clear:
-	t->wk_tid = 0;
-	t->wk_pid = 0;
-	t->wk_stack = 0;
-	t->wk_flags = 0;
-	t->kstack = 0;
-	t->sock.family = 0;
+	clear_wake(t);
+}
+
+/*
+ * @t comes back on CPU after an off-CPU interval of @delta ns.  The common
+ * case, a short interval, only adds to the per-reason totals: no call, no
+ * scratch structs to zero.
+ */
+static __always_inline void end_block(struct ht_thread *t, __u64 delta)
+{
+	__u32 r = t->reason;
+
+	if (r < HT_R_MAX) {
+		t->off_ns[r] += delta;
+		t->off_cnt[r]++;
+	}
+	if (delta >= cfg.min_block_ns && r != HT_R_IDLE)
+		long_block(t, delta);
+	else if (t->wk_flags)
+		clear_wake(t);
 }
 
 /*
@@ -584,7 +602,7 @@ static __noinline void unseen_switch_in(struct ht_thread *t, __u64 in_ts, __u64 
 {
 	stat_inc(&stats.unseen_switch_ins);
 	if (in_ts > t->off_ts)
-		end_block(t, in_ts, in_ts - t->off_ts);
+		end_block(t, in_ts - t->off_ts);
 	t->off_ts = 0;
 	t->on_ts = in_ts;
 	if (now > in_ts)
@@ -631,7 +649,7 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 	if (t) {
 		now = bpf_ktime_get_ns();
 		if (t->off_ts && now > t->off_ts)
-			end_block(t, now, now - t->off_ts);
+			end_block(t, now - t->off_ts);
 		t->off_ts = 0;
 		t->on_ts = now;
 	}
