@@ -141,6 +141,24 @@ struct {
 	__type(value, struct ht_thread);
 } thread_init SEC(".maps");
 
+/*
+ * The task each CPU switched to last, as sched_switch saw it, and whether
+ * its next syscall exit has work (a pending block, a loop wait): most exits,
+ * traced or not, then end without a hash lookup.  A task that came on CPU
+ * unseen does not match, and gets the full lookup (and its repair).
+ */
+struct cpu_slot {
+	__u32 tid;
+	__u32 need;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_slot);
+} cpu_slots SEC(".maps");
+
 static __always_inline void stat_inc(__u64 *counter)
 {
 	__sync_fetch_and_add(counter, 1);
@@ -612,8 +630,24 @@ static __noinline void unseen_switch_in(struct ht_thread *t, __u64 in_ts, __u64 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
+	struct cpu_slot *cs;
 	struct ht_thread *t;
+	__u32 zero = 0;
 	__u64 now, ran;
+
+	/*
+	 * Testing aid: as the tracepoint does with a switch away from some
+	 * untraced tasks, say nothing of this switch to a traced thread.
+	 */
+	if (cfg.hide_switch_ins && !thread_of(prev->pid) && thread_of(next->pid) &&
+	    bpf_get_prandom_u32() % cfg.hide_switch_ins == 0)
+		return 0;
+
+	cs = bpf_map_lookup_elem(&cpu_slots, &zero);
+	if (cs) {
+		cs->tid = next->pid;
+		cs->need = 0;
+	}
 
 	t = thread_of(prev->pid);
 	if (t) {
@@ -643,15 +677,14 @@ int BPF_PROG(handle_sched_switch, bool preempt, struct task_struct *prev, struct
 	}
 
 	t = thread_of(next->pid);
-	/* testing aid: as if the tracepoint had not reported this switch */
-	if (t && cfg.hide_switch_ins && bpf_get_prandom_u32() % cfg.hide_switch_ins == 0)
-		return 0;
 	if (t) {
 		now = bpf_ktime_get_ns();
 		if (t->off_ts && now > t->off_ts)
 			end_block(t, now - t->off_ts);
 		t->off_ts = 0;
 		t->on_ts = now;
+		if (cs)
+			cs->need = t->pend.count || t->in_poll;
 	}
 	return 0;
 }
@@ -859,37 +892,22 @@ static __noinline void gil_holder(const struct ht_py_proc *proc, struct ht_threa
 	__builtin_memset(pd->wk_comm, 0, sizeof(pd->wk_comm));
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
+/* Could syscall @nr be an event loop's wait (loop_wait() with any argument)? */
+static __always_inline int poll_family(long nr)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid(), pid;
+	return nr == HT_NR_epoll_wait || nr == HT_NR_epoll_pwait || nr == HT_NR_epoll_pwait2 ||
+	       nr == HT_NR_poll || nr == HT_NR_ppoll || nr == HT_NR_select ||
+	       nr == HT_NR_pselect6;
+}
+
+/* Thread @t (current, @tid) is back from the syscall its pending block was in: record it. */
+static __noinline void flush_pending(struct ht_thread *t, __u32 tid, long ret)
+{
 	struct ht_agg_key key = {};
 	struct ht_py_proc *proc;
 	struct ht_pending *pd;
-	struct ht_thread *t;
-	__u64 now;
+	__u32 pid;
 
-	t = bpf_map_lookup_elem(&threads, &tid);
-	if (!t)
-		return 0;
-	if (t->off_ts) {
-		/* running, yet off CPU for us: the switch-in went unreported */
-		now = bpf_ktime_get_ns();
-		unseen_switch_in(t, now, now);
-	}
-	if (t->in_poll || loop_wait(tid, regs->orig_ax, regs->si)) {
-		/* back from the loop's wait: a new iteration starts */
-		now = bpf_ktime_get_ns();
-		if (t->in_poll)
-			t->idle_ns += now - t->poll_enter_ts;
-		else
-			end_iteration(t, now);	/* it did not block */
-		t->iter_start = now;
-		t->in_poll = 0;
-		t->loop_polls++;
-	}
-	if (!t->pend.count)
-		return 0;
 	pd = &t->pend;
 	pid = t->pid;
 	proc = bpf_map_lookup_elem(&py_procs, &pid);
@@ -911,6 +929,46 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	key.syscall = pd->syscall;
 	record_block(&key, pd, proc, proc ? t->tstate : 0);
 	__builtin_memset(pd, 0, sizeof(*pd));
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid(), zero = 0;
+	long nr = regs->orig_ax;
+	struct cpu_slot *cs;
+	struct ht_thread *t;
+	__u64 now;
+
+	cs = bpf_map_lookup_elem(&cpu_slots, &zero);
+	if (cs && cs->tid == tid && !cs->need && !poll_family(nr))
+		return 0;
+	if (cs) {
+		/* seen now: this task's next exits here have nothing to do */
+		cs->tid = tid;
+		cs->need = 0;
+	}
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t)
+		return 0;
+	if (t->off_ts) {
+		/* running, yet off CPU for us: the switch-in went unreported */
+		now = bpf_ktime_get_ns();
+		unseen_switch_in(t, now, now);
+	}
+	if (t->in_poll || loop_wait(tid, nr, regs->si)) {
+		/* back from the loop's wait: a new iteration starts */
+		now = bpf_ktime_get_ns();
+		if (t->in_poll)
+			t->idle_ns += now - t->poll_enter_ts;
+		else
+			end_iteration(t, now);	/* it did not block */
+		t->iter_start = now;
+		t->in_poll = 0;
+		t->loop_polls++;
+	}
+	if (t->pend.count)
+		flush_pending(t, tid, ret);
 	return 0;
 }
 
