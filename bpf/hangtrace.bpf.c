@@ -164,6 +164,21 @@ static __always_inline void stat_inc(__u64 *counter)
 	__sync_fetch_and_add(counter, 1);
 }
 
+/* A zeroed event of @type on the ring buffer (fd -1), or NULL, counted, when it is full. */
+static __always_inline struct ht_event *new_event(__u32 type)
+{
+	struct ht_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		stat_inc(&stats.ringbuf_full);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = type;
+	e->fd = -1;
+	return e;
+}
+
 static __always_inline __u64 task_fsbase(struct task_struct *task)
 {
 #ifdef __TARGET_ARCH_x86
@@ -257,18 +272,13 @@ static __noinline void end_iteration(struct ht_thread *t, __u64 now)
 		return;
 	t->stalls++;
 	stat_inc(&stats.stalls);
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		stat_inc(&stats.ringbuf_full);
+	e = new_event(HT_EV_STALL);
+	if (!e)
 		return;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->type = HT_EV_STALL;
 	e->start_ts = t->iter_start;
 	e->dur_ns = now - t->iter_start;
 	e->key.pid = t->pid;
 	e->key.tid = t->tid;
-	e->fd = -1;
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -716,17 +726,12 @@ static __always_inline void notify_proc(__u32 type, __u32 pid, __u32 tid, __u32 
 {
 	struct ht_event *e;
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		stat_inc(&stats.ringbuf_full);
+	e = new_event(type);
+	if (!e)
 		return;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->type = type;
 	e->start_ts = bpf_ktime_get_ns();
 	e->key.pid = pid;
 	e->key.tid = tid;
-	e->fd = -1;
 	e->wk_pid = ppid;
 	e->wk_flags = flags;
 	bpf_ringbuf_submit(e, 0);
@@ -1009,18 +1014,13 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 	/* a loop thread's samples also go on the timeline, to blame stalls */
 	if (!t->loop_polls && tid != cfg.loop_tid)
 		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		stat_inc(&stats.ringbuf_full);
+	e = new_event(HT_EV_SAMPLE);
+	if (!e)
 		return 0;
-	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->type = HT_EV_SAMPLE;
 	e->start_ts = bpf_ktime_get_ns();
 	e->key.pid = pid;
 	e->key.tid = tid;
 	e->key.stack = key.stack;
-	e->fd = -1;
 	capture_task(proc, t->tstate, &e->task);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
