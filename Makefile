@@ -32,7 +32,10 @@ CFLAGS ?= -g -O2
 USER_CFLAGS := $(CFLAGS) $(WARNINGS) $(SAN_FLAGS) -std=gnu11 -D_GNU_SOURCE -MMD -MP \
 	-Ibpf -Iuser -I$(OUTPUT) $(shell pkg-config --cflags libbpf libelf json-c libmicrohttpd libcurl)
 USER_LDFLAGS := $(LDFLAGS) $(SAN_FLAGS)
-USER_LIBS := $(shell pkg-config --libs libbpf libelf json-c libmicrohttpd libcurl) -lz -lpthread
+# libmicrohttpd and libcurl: headers only.  The agent dlopen()s them when it
+# starts its metrics endpoint or Pyroscope pusher (user/dynlib.c), so no other
+# command maps them and their 30-odd dependencies.  dlopen is in glibc >= 2.34.
+USER_LIBS := $(shell pkg-config --libs libbpf libelf json-c) -lz -lpthread
 
 CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
 	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')

@@ -6,7 +6,9 @@ pkgs="clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev li
  python3 python3-pytest python3-pytest-rerunfailures libbpf-tools binutils libclang-rt-14-dev util-linux libcap2-bin
  python3-fastapi python3-uvicorn python3-eventlet python3-gevent python3-uvloop python3-requests
  golang-go python3-jsonschema chromium python3-pil python3-gunicorn
- libmicrohttpd-dev libcurl4-openssl-dev prometheus python3-prometheus-client"
+ libmicrohttpd-dev libcurl4-openssl-dev libmicrohttpd12 libcurl4 prometheus python3-prometheus-client"
+# libmicrohttpd12 and libcurl4 are dlopen()ed by `hangtrace agent` (user/dynlib.c):
+# no ELF dependency says so, hence listed by name (the -dev packages have the headers)
 # npm fetches speedscope's file-format schema for the tests (tests/fetch-speedscope.sh);
 # a Node.js that ships its own npm (e.g. NodeSource's) is enough
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs nodejs npm"

@@ -26,7 +26,6 @@
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
-#include <curl/curl.h>
 
 #include "agent.h"
 #include "analyze.h"
@@ -1293,7 +1292,6 @@ int cmd_agent(int argc, char **argv)
 	struct agent ag = {};
 	uint64_t t_stop;
 	int err, sfd = -1;
-	bool curl_up = false;
 
 	argp_err_exit_status = 2;
 	argv[0] = prog;
@@ -1327,12 +1325,9 @@ int cmd_agent(int argc, char **argv)
 
 	/* Outputs first: a bad address or path fails before anything is attached */
 	if (env.pyroscope) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-			p_err("cannot initialise libcurl");
-			err = -EINVAL;
+		err = agent_push__global_init();	/* loads libcurl */
+		if (err)
 			goto cleanup;
-		}
-		curl_up = true;
 	}
 	err = setup_outputs(&ag);
 	if (err)
@@ -1395,8 +1390,7 @@ cleanup:
 	strmap__free(ag.seen);
 	agent_filter__free(&env.include);
 	agent_filter__free(&env.exclude);
-	if (curl_up)
-		curl_global_cleanup();
+	agent_push__global_cleanup();
 	if (sfd >= 0)
 		close(sfd);
 	return err ? 1 : 0;

@@ -6,9 +6,9 @@
  *
  *   agent.c           command line, lifecycle, the loop: discover, flush, rotate
  *   agent_discover.c  which processes: /proc scan, service identity, filters
- *   agent_metrics.c   counters and histograms; the Prometheus endpoint (libmicrohttpd)
+ *   agent_metrics.c   counters and histograms; the Prometheus endpoint (libmicrohttpd, dlopen'ed)
  *   agent_events.c    stall events as JSON lines; profile files and their retention
- *   agent_push.c      the Pyroscope pusher (libcurl, own thread, bounded queue)
+ *   agent_push.c      the Pyroscope pusher (libcurl, dlopen'ed; own thread, bounded queue)
  */
 #ifndef HT_AGENT_H
 #define HT_AGENT_H
@@ -177,6 +177,14 @@ struct agent_push_opts {
 	struct agent_metrics *m;	/* counters: push_ok, push_failed, push_dropped */
 };
 
+/*
+ * agent_push__global_init - load libcurl (dynlib.h) and initialise it, before
+ * any thread starts; once.  0, or -errno after printing why (the library or a
+ * symbol missing: its Debian package is named).
+ */
+int agent_push__global_init(void);
+void agent_push__global_cleanup(void);
+/* agent_push__new - the pusher and its thread (agent_push__global_init first); NULL + errno. */
 struct agent_push *agent_push__new(const struct agent_push_opts *opts);
 /*
  * agent_push__enqueue - queue one folded profile (takes @body, malloc'ed) for

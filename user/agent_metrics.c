@@ -17,9 +17,37 @@
 #include <microhttpd.h>
 
 #include "agent.h"
+#include "dynlib.h"
 #include "log.h"
 #include "report.h"
 #include "utf8.h"
+
+/*
+ * Every libmicrohttpd function the endpoint calls, loaded when it starts
+ * (dynlib.h): typed by microhttpd.h, called as mhd.start_daemon() and so on.
+ */
+#define MHD_FUNCS(FN)								\
+	FN(start_daemon) FN(stop_daemon) FN(create_response_from_buffer)	\
+	FN(add_response_header) FN(queue_response) FN(destroy_response)
+
+static struct {
+#define MHD_MEMBER(f) __typeof__(MHD_##f) *f;
+	MHD_FUNCS(MHD_MEMBER)
+#undef MHD_MEMBER
+} mhd;
+
+static const struct dynlib_sym mhd_syms[] = {
+#define MHD_SYM(f) { "MHD_" #f, (void **)&mhd.f },
+	MHD_FUNCS(MHD_SYM)
+#undef MHD_SYM
+};
+
+static struct dynlib libmicrohttpd = {
+	.soname = "libmicrohttpd.so.12",
+	.package = "libmicrohttpd12",
+	.syms = mhd_syms,
+	.nr_syms = sizeof(mhd_syms) / sizeof(mhd_syms[0]),
+};
 
 /* Stall durations (seconds): a stall is 100 ms or more by default. */
 const double agent_stall_buckets[AGENT_NR_BUCKETS] = {
@@ -45,7 +73,7 @@ int agent_metrics__init(struct agent_metrics *m, size_t max_services)
 void agent_metrics__fini(struct agent_metrics *m)
 {
 	if (m->httpd)
-		MHD_stop_daemon(m->httpd);
+		mhd.stop_daemon(m->httpd);
 	m->httpd = NULL;
 	free(m->svc);
 	m->svc = NULL;
@@ -331,14 +359,14 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned int status, co
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	resp = mhd.create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 	if (!resp) {
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, "Content-Type", type);
-	ret = MHD_queue_response(c, status, resp);
-	MHD_destroy_response(resp);
+	mhd.add_response_header(resp, "Content-Type", type);
+	ret = mhd.queue_response(c, status, resp);
+	mhd.destroy_response(resp);
 	return ret;
 }
 
@@ -444,9 +472,11 @@ int agent_metrics__serve(struct agent_metrics *m, const char *addr)
 		p_err("bad --metrics-addr '%s': want HOST:PORT, e.g. 127.0.0.1:9464", addr);
 		return -EINVAL;
 	}
+	if (dynlib__load(&libmicrohttpd, "the metrics endpoint (--metrics-addr; 'none' turns it off)"))
+		return -ENOENT;
 	if (sa.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	m->httpd = MHD_start_daemon(flags, 0, NULL, NULL, handle_request, m,
+	m->httpd = mhd.start_daemon(flags, 0, NULL, NULL, handle_request, m,
 				    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				    MHD_OPTION_CONNECTION_LIMIT, 16u,
 				    MHD_OPTION_PER_IP_CONNECTION_LIMIT, 8u,

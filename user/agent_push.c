@@ -19,7 +19,65 @@
 #include <curl/curl.h>
 
 #include "agent.h"
+#include "dynlib.h"
 #include "log.h"
+
+/*
+ * Every libcurl function the pusher calls, loaded by agent_push__global_init
+ * (dynlib.h): typed by curl.h, called as curl.easy_init() and so on.
+ */
+#define CURL_FUNCS(FN)								\
+	FN(global_init) FN(global_cleanup) FN(free)				\
+	FN(easy_init) FN(easy_cleanup) FN(easy_reset) FN(easy_setopt)		\
+	FN(easy_getinfo) FN(easy_escape) FN(easy_strerror)			\
+	FN(slist_append) FN(slist_free_all)					\
+	FN(multi_init) FN(multi_cleanup) FN(multi_add_handle)			\
+	FN(multi_remove_handle) FN(multi_perform) FN(multi_poll) FN(multi_info_read)
+
+static struct {
+#define CURL_MEMBER(f) __typeof__(curl_##f) *f;
+	CURL_FUNCS(CURL_MEMBER)
+#undef CURL_MEMBER
+} curl;
+
+static const struct dynlib_sym curl_syms[] = {
+#define CURL_SYM(f) { "curl_" #f, (void **)&curl.f },
+	CURL_FUNCS(CURL_SYM)
+#undef CURL_SYM
+};
+
+static struct dynlib libcurl = {
+	.soname = "libcurl.so.4",
+	.package = "libcurl4",
+	.syms = curl_syms,
+	.nr_syms = sizeof(curl_syms) / sizeof(curl_syms[0]),
+};
+
+static bool curl_up;
+
+int agent_push__global_init(void)
+{
+	int err;
+
+	if (curl_up)
+		return 0;
+	err = dynlib__load(&libcurl, "--pyroscope");
+	if (err)
+		return err;
+	if (curl.global_init(CURL_GLOBAL_DEFAULT)) {
+		p_err("cannot initialise libcurl");
+		return -EINVAL;
+	}
+	curl_up = true;
+	return 0;
+}
+
+void agent_push__global_cleanup(void)
+{
+	if (curl_up)
+		curl.global_cleanup();
+	curl_up = false;
+}
 
 static long ms_left(const struct timespec *deadline);
 
@@ -73,7 +131,7 @@ static size_t discard(char *ptr, size_t size, size_t n, void *ud)
 /* One attempt: 0 when the server took it (2xx), else -1. */
 static int post(struct agent_push *p, const struct push_item *it, long timeout_ms)
 {
-	char *name = curl_easy_escape(p->curl, it->name, 0), *url = NULL;
+	char *name = curl.easy_escape(p->curl, it->name, 0), *url = NULL;
 	long status = 0;
 	CURLcode rc;
 	int err = -1;
@@ -85,45 +143,45 @@ static int post(struct agent_push *p, const struct push_item *it, long timeout_m
 			   "&sampleRate=1000000&spyName=hangtrace&units=samples&aggregationType=sum",
 		     p->opts.url, name, (unsigned long long)it->from,
 		     (unsigned long long)it->until) < 0) {
-		curl_free(name);
+		curl.free(name);
 		return -1;
 	}
-	curl_free(name);
-	curl_easy_reset(p->curl);
-	curl_easy_setopt(p->curl, CURLOPT_URL, url);
-	curl_easy_setopt(p->curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(p->curl, CURLOPT_POSTFIELDS, it->body);
-	curl_easy_setopt(p->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->len);
-	curl_easy_setopt(p->curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000);
-	curl_easy_setopt(p->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(p->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(p->curl, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(p->curl, CURLOPT_USERAGENT, "hangtrace-agent");
-	curl_easy_setopt(p->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl.free(name);
+	curl.easy_reset(p->curl);
+	curl.easy_setopt(p->curl, CURLOPT_URL, url);
+	curl.easy_setopt(p->curl, CURLOPT_POST, 1L);
+	curl.easy_setopt(p->curl, CURLOPT_POSTFIELDS, it->body);
+	curl.easy_setopt(p->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)it->len);
+	curl.easy_setopt(p->curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 2000 ? timeout_ms : 2000);
+	curl.easy_setopt(p->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl.easy_setopt(p->curl, CURLOPT_NOSIGNAL, 1L);
+	curl.easy_setopt(p->curl, CURLOPT_WRITEFUNCTION, discard);
+	curl.easy_setopt(p->curl, CURLOPT_USERAGENT, "hangtrace-agent");
+	curl.easy_setopt(p->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	{
-		struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: text/plain");
+		struct curl_slist *hdr = curl.slist_append(NULL, "Content-Type: text/plain");
 		int running = 1;
 		CURLMsg *msg;
 
-		curl_easy_setopt(p->curl, CURLOPT_HTTPHEADER, hdr);
+		curl.easy_setopt(p->curl, CURLOPT_HTTPHEADER, hdr);
 		/* multi, polled in 100 ms steps: an agent stopping never waits for a slow server */
 		rc = CURLE_ABORTED_BY_CALLBACK;
-		curl_multi_add_handle(p->multi, p->curl);
+		curl.multi_add_handle(p->multi, p->curl);
 		while (running) {
-			if (curl_multi_perform(p->multi, &running) != CURLM_OK || !running)
+			if (curl.multi_perform(p->multi, &running) != CURLM_OK || !running)
 				break;
 			if (stop_now(p))
 				break;
-			curl_multi_poll(p->multi, NULL, 0, 100, NULL);
+			curl.multi_poll(p->multi, NULL, 0, 100, NULL);
 		}
-		while ((msg = curl_multi_info_read(p->multi, &running)))
+		while ((msg = curl.multi_info_read(p->multi, &running)))
 			if (msg->msg == CURLMSG_DONE && msg->easy_handle == p->curl)
 				rc = msg->data.result;
-		curl_multi_remove_handle(p->multi, p->curl);
-		curl_slist_free_all(hdr);
+		curl.multi_remove_handle(p->multi, p->curl);
+		curl.slist_free_all(hdr);
 	}
 	if (rc == CURLE_OK) {
-		curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &status);
+		curl.easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &status);
 		if (status >= 200 && status < 300)
 			err = 0;
 	}
@@ -131,7 +189,7 @@ static int post(struct agent_push *p, const struct push_item *it, long timeout_m
 		p->warned = true;
 		if (rc != CURLE_OK)
 			p_warn("pushing to Pyroscope at %s failed: %s (retrying with backoff; "
-			       "further failures are only counted)", p->opts.url, curl_easy_strerror(rc));
+			       "further failures are only counted)", p->opts.url, curl.easy_strerror(rc));
 		else
 			p_warn("Pyroscope at %s answered HTTP %ld (retrying with backoff; further "
 			       "failures are only counted)", p->opts.url, status);
@@ -216,15 +274,20 @@ struct agent_push *agent_push__new(const struct agent_push_opts *opts)
 
 	if (!p)
 		return NULL;
+	if (!curl_up) {		/* agent_push__global_init first */
+		free(p);
+		errno = ELIBACC;
+		return NULL;
+	}
 	p->opts = *opts;
 	if (!p->opts.queue_max)
 		p->opts.queue_max = 1;
 	p->q = calloc(p->opts.queue_max, sizeof(*p->q));
-	p->curl = curl_easy_init();
-	p->multi = curl_multi_init();
+	p->curl = curl.easy_init();
+	p->multi = curl.multi_init();
 	if (!p->q || !p->curl || !p->multi) {
-		curl_multi_cleanup(p->multi);
-		curl_easy_cleanup(p->curl);
+		curl.multi_cleanup(p->multi);
+		curl.easy_cleanup(p->curl);
 		free(p->q);
 		free(p);
 		errno = ENOMEM;
@@ -237,8 +300,8 @@ struct agent_push *agent_push__new(const struct agent_push_opts *opts)
 	pthread_condattr_destroy(&ca);
 	err = pthread_create(&p->thread, NULL, push_thread, p);
 	if (err) {
-		curl_multi_cleanup(p->multi);
-		curl_easy_cleanup(p->curl);
+		curl.multi_cleanup(p->multi);
+		curl.easy_cleanup(p->curl);
 		free(p->q);
 		free(p);
 		errno = err;
@@ -295,8 +358,8 @@ void agent_push__free(struct agent_push *p, long deadline_ms)
 		item_free(&p->q[(p->head + i) % p->opts.queue_max]);
 		p->opts.m->push_dropped++;
 	}
-	curl_multi_cleanup(p->multi);
-	curl_easy_cleanup(p->curl);
+	curl.multi_cleanup(p->multi);
+	curl.easy_cleanup(p->curl);
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 	free(p->q);

@@ -53,7 +53,7 @@ def http_get(url, timeout=5):
 class Agent:
     """A running `hangtrace agent`, ready when the constructor returns."""
 
-    def __init__(self, tmp, tag, args=(), port=None):
+    def __init__(self, tmp, tag, args=(), port=None, env=None):
         self.port = port or free_port()
         self.events = tmp / "events.jsonl"
         self.profiles = tmp / "profiles"
@@ -63,7 +63,7 @@ class Agent:
                 "--include", "cmdline:" + tag, "--flush-interval", "0.5",
                 "--stall", STALL_MS] + list(args)
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True)
+                                  text=True, env=env)
         self.pid = self.p.pid
         self.err = _Lines(self.p.stderr)
         try:
@@ -799,3 +799,89 @@ def test_needs_root():
     assert r.returncode == 1
     assert r.stderr.strip() == ("hangtrace: error: hangtrace needs root (BPF and reading another "
                                 "process's memory): run it with sudo")
+
+
+# --- libcurl and libmicrohttpd, loaded at run time ------------------------------
+
+def mapped(pid):
+    """The file names of the shared objects process @pid has mapped."""
+    with open("/proc/%d/maps" % pid) as f:
+        return {os.path.basename(line.split(None, 5)[5].strip())
+                for line in f if len(line.split(None, 5)) == 6}
+
+
+def test_binary_links_neither_libcurl_nor_libmicrohttpd():
+    """They are dlopen()ed by the agent (user/dynlib.c): no other command maps
+    them and their dependencies (gnutls, krb5, ldap...)."""
+    ldd = subprocess.run(["ldd", HANGTRACE], capture_output=True, text=True, timeout=30)
+    assert ldd.returncode == 0, ldd.stderr
+    assert "libbpf.so" in ldd.stdout  # ldd did list the binary's libraries
+    for lib in ("libcurl", "libmicrohttpd", "libgnutls", "libkrb5", "libldap"):
+        assert lib not in ldd.stdout, ldd.stdout
+
+
+@pytest.fixture
+def fake_libs(tmp_path):
+    """A directory for LD_LIBRARY_PATH: libmicrohttpd.so.12 and libcurl.so.4
+    found there first are empty shared objects (every dlsym fails), and a
+    libcurl.so.4 in @bad that is not an ELF file at all (dlopen fails)."""
+    if not shutil.which("cc"):
+        pytest.skip("no C compiler to build the empty shared objects")
+    empty, bad = tmp_path / "empty", tmp_path / "bad"
+    empty.mkdir()
+    bad.mkdir()
+    src = tmp_path / "empty.c"
+    src.write_text("int hangtrace_test_nothing;\n")
+    for soname in ("libmicrohttpd.so.12", "libcurl.so.4"):
+        subprocess.run(["cc", "-shared", "-fPIC", "-Wl,-soname," + soname, str(src),
+                        "-o", str(empty / soname)], check=True, timeout=60)
+    (bad / "libcurl.so.4").write_text("not a shared object\n")
+    return empty, bad
+
+
+@pytest.mark.parametrize("case, lib, args, words", [
+    ("empty", "libmicrohttpd.so.12", ["--metrics-addr", "127.0.0.1:1"],
+     ["the metrics endpoint", "--metrics-addr", "libmicrohttpd.so.12",
+      "Debian package libmicrohttpd12", "undefined symbol: MHD_start_daemon"]),
+    ("empty", "libcurl.so.4", ["--metrics-addr", "none", "--pyroscope", "http://127.0.0.1:1"],
+     ["--pyroscope", "libcurl.so.4", "Debian package libcurl4",
+      "undefined symbol: curl_global_init"]),
+    ("bad", "libcurl.so.4", ["--metrics-addr", "none", "--pyroscope", "http://127.0.0.1:1"],
+     ["--pyroscope", "libcurl.so.4", "Debian package libcurl4", "file too short"]),
+])
+def test_missing_library_is_one_clear_line(fake_libs, case, lib, args, words):
+    libdir = fake_libs[0] if case == "empty" else fake_libs[1]
+    env = dict(os.environ, LD_LIBRARY_PATH=str(libdir))
+    t0 = time.monotonic()
+    p = subprocess.run([HANGTRACE, "agent", "--include", "cmdline:nothing-" + uuid.uuid4().hex]
+                       + args, capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode == 1 and p.stdout == "", (p.returncode, p.stdout, p.stderr)
+    lines = [x for x in p.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("hangtrace: error: "), lines[0]
+    assert str(libdir / lib) in lines[0]  # dlerror names the file it tried
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    assert time.monotonic() - t0 < 10  # it fails before loading any BPF program
+
+
+def test_agent_without_endpoint_or_push_needs_neither_library(procs, tmp_path, fake_libs):
+    """With the broken libraries first on LD_LIBRARY_PATH, an agent that uses
+    neither feature runs, traces and exits cleanly, and maps neither library."""
+    env = dict(os.environ, LD_LIBRARY_PATH=str(fake_libs[0]))
+    tag = "agtest-" + uuid.uuid4().hex[:8]
+    agent = Agent(tmp_path, tag, ["--metrics-addr", "none"], env=env)
+    procs.append(agent)
+    py = pythons.interpreters()[-1]
+    script = copy_app(tmp_path, "nolib_app.py")
+    t = start_app(procs, py, script, "stall", tag)
+    agent.wait_traced(t.pid)
+    libs = mapped(agent.pid)
+    assert any(x.startswith("libbpf.so") for x in libs), libs  # the maps were read
+    assert not {x for x in libs if x.startswith(("libcurl", "libmicrohttpd"))}, libs
+    t.trigger()
+    done = t.wait_done()
+    wait_until(lambda: len(agent.event_lines(t.pid)) >= COUNT, 10, "events")
+    check_stall_events(agent.event_lines(t.pid), script, done)
+    rc, took = agent.stop()
+    assert rc == 0, "".join(agent.err.all)
