@@ -9,6 +9,7 @@
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -41,6 +42,63 @@ int handle_raw_tp(void *ctx)
 SEC("tracepoint/sched/sched_switch")
 int handle_tp(void *ctx)
 {
+	return count_switch();
+}
+
+/*
+ * The price of finding a traced thread's state on every switch, two ways:
+ * a hash keyed by TID (what hangtrace does) or task-local storage.  The
+ * value has the size of hangtrace's thread state; a hit writes one field of
+ * it, as hangtrace's switch path does.  The loader fills either map with the
+ * threads of one process (--hash PID / --tls PID).
+ */
+struct thread_state {
+	__u64 ts;
+	__u64 pad[41];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct thread_state);
+} by_tid SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct thread_state);
+} by_task SEC(".maps");
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_hash, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct thread_state *t;
+	__u32 tid;
+
+	tid = prev->pid;
+	t = bpf_map_lookup_elem(&by_tid, &tid);
+	if (t)
+		t->ts = 1;
+	tid = next->pid;
+	t = bpf_map_lookup_elem(&by_tid, &tid);
+	if (t)
+		t->ts = 2;
+	return count_switch();
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_tls, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	struct thread_state *t;
+
+	t = bpf_task_storage_get(&by_task, prev, NULL, 0);
+	if (t)
+		t->ts = 1;
+	t = bpf_task_storage_get(&by_task, next, NULL, 0);
+	if (t)
+		t->ts = 2;
 	return count_switch();
 }
 

@@ -8,13 +8,16 @@
  *   {"t_ns": CLOCK_MONOTONIC, "total": N, "per_cpu": [N0, N1, ...]}
  */
 #include <argp.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -22,19 +25,31 @@
 
 #include "floor.skel.h"
 
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+struct thread_state {
+	__u64 ts;
+	__u64 pad[41];
+};
+
 #define TRACEFS "/sys/kernel/tracing"
 
-enum hook { HOOK_RAW_TP, HOOK_TP, HOOK_TP_BTF };
+enum hook { HOOK_RAW_TP, HOOK_TP, HOOK_TP_BTF, HOOK_HASH, HOOK_TLS };
 
 static const char *const hook_names[] = {
 	[HOOK_RAW_TP] = "raw_tp",
 	[HOOK_TP] = "tracepoint",
 	[HOOK_TP_BTF] = "tp_btf",
+	[HOOK_HASH] = "tp_btf, hash lookups",
+	[HOOK_TLS] = "tp_btf, task storage lookups",
 };
 
 static struct env {
 	enum hook hook;
 	int verbose;
+	int pid;		/* --hash / --tls: the process whose threads have state */
 } env = {
 	.hook = HOOK_RAW_TP,
 };
@@ -46,20 +61,24 @@ const char *argp_program_version = "floor 1.0";
 static const char argp_program_doc[] =
 	"floor: count sched_switch on every CPU, the cheapest possible tracer.\n"
 	"\n"
-	"USAGE: floor [--classic | --btf] [-v]\n"
+	"USAGE: floor [--classic | --btf | --hash PID | --tls PID] [-v]\n"
 	"\n"
 	"Runs until SIGINT or SIGTERM; SIGUSR1 prints the counts so far.\n"
 	"\n"
 	"EXAMPLES:\n"
 	"    floor               # raw tracepoint (raw_tp/sched_switch)\n"
 	"    floor --classic     # classic tracepoint (tracepoint/sched/sched_switch)\n"
-	"    floor --btf         # BTF-typed tracepoint (tp_btf/sched_switch)\n";
+	"    floor --btf         # BTF-typed tracepoint (tp_btf/sched_switch)\n"
+	"    floor --hash PID    # tp_btf, + the state of prev and next looked up by TID in a hash\n"
+	"    floor --tls PID     # tp_btf, + the same state in task-local storage\n";
 
-enum { OPT_CLASSIC = 1000, OPT_BTF };
+enum { OPT_CLASSIC = 1000, OPT_BTF, OPT_HASH, OPT_TLS };
 
 static const struct argp_option opts[] = {
 	{ "classic", OPT_CLASSIC, NULL, 0, "Attach as a classic tracepoint", 0 },
 	{ "btf", OPT_BTF, NULL, 0, "Attach as a BTF-typed tracepoint (tp_btf)", 0 },
+	{ "hash", OPT_HASH, "PID", 0, "tp_btf, looking up PID's threads' state in a hash", 0 },
+	{ "tls", OPT_TLS, "PID", 0, "tp_btf, looking up PID's threads' state in task storage", 0 },
 	{ "verbose", 'v', NULL, 0, "Show libbpf debug output", 0 },
 	{},
 };
@@ -73,6 +92,13 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_BTF:
 		env.hook = HOOK_TP_BTF;
+		break;
+	case OPT_HASH:
+	case OPT_TLS:
+		env.hook = key == OPT_HASH ? HOOK_HASH : HOOK_TLS;
+		env.pid = atoi(arg);
+		if (env.pid <= 0)
+			argp_error(state, "invalid PID '%s'", arg);
 		break;
 	case 'v':
 		env.verbose = 1;
@@ -119,6 +145,52 @@ static int ensure_tracefs(void)
 		return err;
 	}
 	return 0;
+}
+
+/* Give every thread of env.pid a state entry in the map of the chosen hook. */
+static int fill_states(struct floor_bpf *skel)
+{
+	int fd = bpf_map__fd(env.hook == HOOK_HASH ? skel->maps.by_tid : skel->maps.by_task);
+	static const char zeros[sizeof(struct thread_state)];
+	struct dirent *de;
+	char path[64];
+	int n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", env.pid);
+	dir = opendir(path);
+	if (!dir) {
+		fprintf(stderr, "floor: cannot list the threads of %d: %s\n", env.pid, strerror(errno));
+		return -errno;
+	}
+	while ((de = readdir(dir))) {
+		int tid = atoi(de->d_name), pfd, err;
+
+		if (tid <= 0)
+			continue;
+		if (env.hook == HOOK_HASH) {
+			__u32 key = tid;
+
+			err = bpf_map_update_elem(fd, &key, zeros, BPF_ANY);
+		} else {
+			/* task storage is keyed by a pidfd; a thread's needs PIDFD_THREAD (6.9) */
+			pfd = syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+			if (pfd < 0) {
+				err = -1;
+			} else {
+				err = bpf_map_update_elem(fd, &pfd, zeros, BPF_ANY);
+				close(pfd);
+			}
+		}
+		if (err) {
+			fprintf(stderr, "floor: thread %d: %s\n", tid, strerror(errno));
+			closedir(dir);
+			return -errno;
+		}
+		n++;
+	}
+	closedir(dir);
+	return n ? 0 : -ESRCH;
 }
 
 /* Print the per-CPU counts as one JSON line. */
@@ -192,6 +264,8 @@ int main(int argc, char **argv)
 	bpf_program__set_autoload(skel->progs.handle_raw_tp, env.hook == HOOK_RAW_TP);
 	bpf_program__set_autoload(skel->progs.handle_tp, env.hook == HOOK_TP);
 	bpf_program__set_autoload(skel->progs.handle_tp_btf, env.hook == HOOK_TP_BTF);
+	bpf_program__set_autoload(skel->progs.handle_hash, env.hook == HOOK_HASH);
+	bpf_program__set_autoload(skel->progs.handle_tls, env.hook == HOOK_TLS);
 	err = floor_bpf__load(skel);
 	if (err) {
 		fprintf(stderr, "floor: cannot load the BPF program: %s\n", strerror(-err));
@@ -209,6 +283,12 @@ int main(int argc, char **argv)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &block, &orig);
+
+	if (env.hook == HOOK_HASH || env.hook == HOOK_TLS) {
+		err = fill_states(skel);
+		if (err)
+			goto cleanup;
+	}
 
 	/* Attach: counting starts here */
 	err = floor_bpf__attach(skel);

@@ -18,6 +18,9 @@ reports each tracer's median throughput as a ratio of the untraced median:
              floor          bench/floor: counts sched_switch, raw tracepoint
              floor-classic  the same, classic tracepoint
              floor-btf      the same, tp_btf (not run by default)
+             floor-hash     floor-btf + the state of prev and next looked up by TID
+                            in a hash, for the workload's threads (not by default)
+             floor-tls      the same in task-local storage (not by default)
 
 The workload runs pinned to one CPU (--workload-cpu, 0), without address
 space randomization (one memory layout for all runs); the tracer and this
@@ -75,7 +78,8 @@ WORKLOADS = {
               "args": ["--stall-every", "1", "--stall-ms", "120"]},
 }
 
-ALL_MODES = ["untraced", "hangtrace", "offcputime", "floor", "floor-classic", "floor-btf"]
+ALL_MODES = ["untraced", "hangtrace", "offcputime", "floor", "floor-classic", "floor-btf",
+             "floor-hash", "floor-tls"]
 DEFAULT_MODES = ["untraced", "hangtrace", "offcputime", "floor", "floor-classic"]
 
 ATTACH_BUDGET_S = 0.2
@@ -411,7 +415,8 @@ def make_tracer(mode, pid, args):
     if mode == "offcputime":
         return Tracer(mode, [args.offcputime, "-p", str(pid)], args.tracer_cpu)
     if mode.startswith("floor"):
-        flag = {"floor": [], "floor-classic": ["--classic"], "floor-btf": ["--btf"]}[mode]
+        flag = {"floor": [], "floor-classic": ["--classic"], "floor-btf": ["--btf"],
+                "floor-hash": ["--hash", str(pid)], "floor-tls": ["--tls", str(pid)]}[mode]
         return Tracer(mode, [args.floor] + flag, args.tracer_cpu, marker="floor: attached")
     raise ValueError(mode)
 
