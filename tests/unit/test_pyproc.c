@@ -379,6 +379,9 @@ static void test_interpreter(const char *name, const char *python, enum build_ki
 		int seen = 0, spinner = 0, other = -1;
 
 		for (i = 0; i < 200 && seen < 20; i++) {
+			/* 1 ms apart: back to back, all 20 can fall in one moment the main thread holds it */
+			if (i)
+				usleep(1000);
 			if (pyproc__read_gil(p, m, &locked, &holder) || !locked)
 				continue;
 			seen++;
